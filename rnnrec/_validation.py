@@ -34,7 +34,7 @@ def check_dtype(dtype, name: str = "dtype") -> np.dtype:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in FLOAT_DTYPES:
+    if dt is None or dt not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}")
     return dt
 
@@ -124,9 +124,12 @@ def check_array(
             f"got {a.ndim} with shape {a.shape}"
         )
     for got, want in zip(a.shape, shape, strict=True):
-        bad_fixed = isinstance(want, int) and got != want
-        if bad_fixed or (isinstance(want, str) and got < 1):
+        if isinstance(want, int) and got != want:
             raise ValueError(f"{name} must have shape {expected}, got {a.shape}")
+        if isinstance(want, str) and got < 1:
+            raise ValueError(
+                f"{name} must have shape {expected} with {want} >= 1, got {a.shape}"
+            )
     if a.dtype != dtype:
         raise TypeError(
             f"{name} must have dtype {dtype.name} (the layer's dtype), got "

@@ -11,6 +11,7 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -110,6 +111,23 @@ def _gradcheck(args):
     return 0 if passed else 1
 
 
+def _int_at_least(minimum):
+    """Return an argparse type: an integer >= minimum, with a message that says so."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer, got {text!r}"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def build_parser():
     """Build the ``rnnrec`` argument parser.
 
@@ -135,10 +153,12 @@ def build_parser():
     grad.add_argument("--cell", choices=(*CELLS, "all"), default="all")
     grad.add_argument("--backend", choices=("numba", "numpy", "all"), default="all")
     grad.add_argument("--dtype", choices=("float64", "float32", "all"), default="all")
-    grad.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    grad.add_argument(
+        "--seed", type=_int_at_least(0), default=0, help="seed (default 0)"
+    )
     grad.add_argument(
         "--trials",
-        type=int,
+        type=_int_at_least(1),
         default=2,
         help="random problems per configuration (default 2)",
     )
@@ -168,8 +188,11 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "trials", 1) < 1:
-        parser.error("--trials must be at least 1")
+    path = getattr(args, "json", None)
+    if path not in (None, "-"):
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            parser.error(f"--json: the folder {folder} does not exist")
     return args.run(args)
 
 

@@ -8,29 +8,45 @@ returns) or a list of arrays.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 
 def _arrays(grads, name="grads"):
-    values = list(grads.values()) if isinstance(grads, dict) else list(grads)
-    for i, g in enumerate(values):
-        if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
-            got = getattr(g, "dtype", type(g).__name__)
+    if isinstance(grads, np.ndarray):  # one array, as PyTorch takes one tensor
+        items = [(name, grads)]
+    elif isinstance(grads, dict):
+        items = [(f"{name}[{k!r}]", g) for k, g in grads.items()]
+    else:
+        try:
+            items = [(f"{name}[{i}]", g) for i, g in enumerate(grads)]
+        except TypeError:
             raise TypeError(
-                f"{name} must hold floating-point numpy arrays; entry {i} is {got}"
+                f"{name} must be a dict or list of numpy arrays, got "
+                f"{type(grads).__name__}"
+            ) from None
+    for where, g in items:
+        if not isinstance(g, np.ndarray):
+            raise TypeError(
+                f"{where} must be a floating-point numpy array, got {type(g).__name__}"
             )
-    return values
+        if g.dtype.kind != "f":
+            raise TypeError(
+                f"{where} must be a floating-point numpy array, got dtype "
+                f"{g.dtype.name}"
+            )
+    return [g for _, g in items]
 
 
 def _check_limit(value, name):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not value >= 0 or math.isinf(value):
-        raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
-    return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not value >= 0:
+        raise ValueError(
+            f"{name} must be a non-negative number (inf only measures), got {value!r}"
+        )
+    return float(value)
 
 
 def clip_grad_norm(grads, max_norm, *, eps=1e-6, error_if_nonfinite=False):
@@ -48,7 +64,7 @@ def clip_grad_norm(grads, max_norm, *, eps=1e-6, error_if_nonfinite=False):
     grads : dict of str to numpy.ndarray or list of numpy.ndarray
         The gradients, modified in place.
     max_norm : float
-        Largest global norm allowed, >= 0.
+        Largest global norm allowed, >= 0; ``inf`` only measures the norm.
     eps : float, default 1e-6
         Added to the norm before dividing, as in PyTorch.
     error_if_nonfinite : bool, default False

@@ -62,13 +62,16 @@ def from_torch(module, *, backend="numba"):
         ``variant="torch"``, the equations PyTorch uses.
     """
     torch = _check_module(module)
+    weight_dtype = module.weight_hh_l0.dtype
+    if weight_dtype not in (torch.float32, torch.float64):
+        raise TypeError(
+            f"module weights must be float32 or float64, got {weight_dtype}"
+        )
     params = {
         name: getattr(module, f"{name}_l0").detach().cpu().numpy().copy()
         for name in PARAM_NAMES
     }
     dtype = params["weight_hh"].dtype
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"module weights must be float32 or float64, got {dtype}")
     sizes = (module.input_size, module.hidden_size)
     if isinstance(module, torch.nn.LSTM):
         layer = LSTM(*sizes, dtype=dtype, backend=backend)
@@ -97,6 +100,10 @@ def to_torch(layer):
         (``batch_first=False``), as rnnrec is.
     """
     torch = _torch()
+    if not isinstance(layer, (RNN, LSTM, GRU)):
+        raise TypeError(
+            f"layer must be an RNN, LSTM or GRU, got {type(layer).__name__}"
+        )
     sizes = (layer.input_size, layer.hidden_size)
     if isinstance(layer, LSTM):
         module = torch.nn.LSTM(*sizes)
@@ -106,12 +113,8 @@ def to_torch(layer):
                 f"PyTorch's GRU uses variant 'torch'; this layer is {layer.variant!r}"
             )
         module = torch.nn.GRU(*sizes)
-    elif isinstance(layer, RNN):
-        module = torch.nn.RNN(*sizes, nonlinearity=layer.nonlinearity)
     else:
-        raise TypeError(
-            f"layer must be an RNN, LSTM or GRU, got {type(layer).__name__}"
-        )
+        module = torch.nn.RNN(*sizes, nonlinearity=layer.nonlinearity)
     module = module.to(torch.float64 if layer.dtype == np.float64 else torch.float32)
     with torch.no_grad():
         for name in PARAM_NAMES:

@@ -128,7 +128,8 @@ class DroppedTermRNN(RNN):
             dh0 = None
             for t in range(T):
                 one = cache._replace(
-                    x=cache.x[t : t + 1], keep=cache.keep[t : t + 1],
+                    x=cache.x[t : t + 1],
+                    keep=cache.keep[t : t + 1],
                     h=cache.h[t : t + 1],
                     h0=cache.h[t - 1] if t else cache.h0,
                 )

@@ -47,7 +47,11 @@ def test_every_option_matches_finite_differences(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("variant", CELL_IDS)
-@settings(max_examples=int(os.environ.get("RNNREC_EXAMPLES", 12)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("RNNREC_EXAMPLES", 12)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     shape=shapes(),
     seed=seeds,

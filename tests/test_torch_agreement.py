@@ -35,7 +35,9 @@ def run_both(layer, T, B, seed, with_reset=False):
         st = torch.tensor(state[None], requires_grad=True)
     out_t, final_t = module(xt, st)
     h_T_t = final_t[0] if layer.has_cell_state else final_t
-    loss = (out_t * torch.from_numpy(g_out)).sum() + (h_T_t[0] * torch.from_numpy(g_h)).sum()
+    loss = (out_t * torch.from_numpy(g_out)).sum() + (
+        h_T_t[0] * torch.from_numpy(g_h)
+    ).sum()
     loss.backward()
 
     ours = {"out": out, "x": dx, **grads}
@@ -45,7 +47,8 @@ def run_both(layer, T, B, seed, with_reset=False):
     if layer.has_cell_state:
         ours.update(h0=d_state0[0], c0=d_state0[1], c_T=final[1])
         theirs.update(
-            h0=st[0].grad[0].numpy(), c0=st[1].grad[0].numpy(),
+            h0=st[0].grad[0].numpy(),
+            c0=st[1].grad[0].numpy(),
             c_T=final_t[1][0].detach().numpy(),
         )
     else:
@@ -87,7 +90,9 @@ def test_reset_mask_equals_fresh_pytorch_sequences(variant, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("variant", ["rnn-tanh", "rnn-relu", "lstm", "gru-torch", "gru-cho"])
+@pytest.mark.parametrize(
+    "variant", ["rnn-tanh", "rnn-relu", "lstm", "gru-torch", "gru-cho"]
+)
 @settings(max_examples=10, deadline=None)
 @given(shape=shapes(max_t=6, max_b=3, max_d=5, max_h=5), seed=seeds)
 def test_forward_matches_scalar_loop_reference(variant, backend, shape, seed):
@@ -102,13 +107,21 @@ def test_forward_matches_scalar_loop_reference(variant, backend, shape, seed):
     options = {"nonlinearity": variant[4:]} if cell == "rnn" else {}
     if layer.has_cell_state:
         h_ref, c_ref = loop_forward(
-            cell, x.tolist(), state[0].tolist(), layer.params, c0=state[1].tolist(),
+            cell,
+            x.tolist(),
+            state[0].tolist(),
+            layer.params,
+            c0=state[1].tolist(),
             reset=reset.tolist(),
         )
         assert normwise_relative_error(final[1], np.array(c_ref[-1])) < 1e-12
     else:
         h_ref = loop_forward(
-            cell, x.tolist(), state.tolist(), layer.params, reset=reset.tolist(),
+            cell,
+            x.tolist(),
+            state.tolist(),
+            layer.params,
+            reset=reset.tolist(),
             **options,
         )
     assert normwise_relative_error(out, np.array(h_ref)) < 1e-12

@@ -34,6 +34,7 @@ class RecurrentLayer:
 
     n_gates = 1
     cell = "base"
+    cache_type = tuple  # the subclass's cache NamedTuple
     has_cell_state = False
 
     def __init__(
@@ -112,7 +113,13 @@ class RecurrentLayer:
             )
         new = {}
         for name, shape in self.param_shapes().items():
-            value = np.array(params[name], dtype=self.dtype, copy=True)
+            try:
+                value = np.array(params[name], dtype=self.dtype, copy=True)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"params[{name!r}] must be an array of numbers of shape "
+                    f"{shape}, got {type(params[name]).__name__}"
+                ) from None
             new[name] = check_array(
                 value, f"params[{name!r}]", shape=shape, dtype=self.dtype
             )
@@ -151,9 +158,12 @@ class RecurrentLayer:
         shape = (B, self.hidden_size)
         if self.has_cell_state:
             if not (isinstance(state, tuple) and len(state) == 2):
+                got = type(state).__name__
+                if isinstance(state, tuple):
+                    got += f" of length {len(state)}"
                 raise TypeError(
                     f"{name} of an LSTM must be a tuple (h, c) of two arrays of "
-                    f"shape {shape}, got {type(state).__name__}"
+                    f"shape {shape}, got {got}"
                 )
             return tuple(
                 check_array(s, f"{name}[{i}]", shape=shape, dtype=self.dtype)
@@ -194,8 +204,9 @@ class RecurrentLayer:
             keep = np.ones((T, B), self.dtype)
         else:
             keep = 1 - check_mask(reset, "reset", (T, B)).astype(self.dtype)
+        params = self._checked_params()
         forward, _ = self._functions()
-        out, final, cache = forward(x, state, keep, self._checked_params())
+        out, final, cache = forward(x, state, keep, params)
         return out, final, cache._replace(owner=self._token)
 
     def backward(self, d_out, cache, d_state=None):
@@ -220,17 +231,24 @@ class RecurrentLayer:
         grads : dict of str to numpy.ndarray
             Gradients with the keys and shapes of `params`.
         """
-        if getattr(cache, "owner", None) is not self._token:
+        layer, want = type(self).__name__, self.cache_type.__name__
+        if not isinstance(cache, self.cache_type):
+            raise TypeError(
+                f"cache must be the {want} returned by this {layer}'s forward, "
+                f"got {type(cache).__name__}"
+            )
+        if cache.owner is not self._token:
             raise ValueError(
-                f"cache was not made by this {type(self).__name__}'s forward; pass "
-                "the cache returned by the same layer's forward call"
+                f"cache is a {want} made by another {layer}'s forward; pass the "
+                "cache returned by this layer's own forward call"
             )
         T, B, _ = cache.x.shape
         H = self.hidden_size
         d_out = check_array(d_out, "d_out", shape=(T, B, H), dtype=self.dtype)
         d_state = self._check_state(d_state, B, "d_state")
+        params = self._checked_params()
         _, backward = self._functions()
-        return backward(d_out, d_state, cache, self._checked_params())
+        return backward(d_out, d_state, cache, params)
 
     def _functions(self):
         raise NotImplementedError

@@ -332,6 +332,7 @@ class GRU(RecurrentLayer):
 
     n_gates = 3
     cell = "gru"
+    cache_type = GRUCache
 
     def __init__(
         self,

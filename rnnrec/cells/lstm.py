@@ -311,6 +311,7 @@ class LSTM(RecurrentLayer):
 
     n_gates = 4
     cell = "lstm"
+    cache_type = LSTMCache
     has_cell_state = True
 
     def __init__(
@@ -333,7 +334,12 @@ class LSTM(RecurrentLayer):
             init=init,
         )
         if forget_bias is not None:
-            value = float(forget_bias)
+            try:
+                value = float(forget_bias)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"forget_bias must be a number or None, got {forget_bias!r}"
+                ) from None
             if not np.isfinite(value):
                 raise ValueError(f"forget_bias must be finite, got {forget_bias!r}")
             H = self.hidden_size

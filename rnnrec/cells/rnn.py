@@ -250,6 +250,7 @@ class RNN(RecurrentLayer):
 
     n_gates = 1
     cell = "rnn"
+    cache_type = RNNCache
 
     def __init__(
         self,
