@@ -1,7 +1,22 @@
 """rnnrec: recurrent networks with hand-written BPTT, for session recommendation."""
 
 from rnnrec.cells import GRU, LSTM, RNN, RecurrentLayer
+from rnnrec.clipping import clip_grad_norm, clip_grad_value
+from rnnrec.gradcheck import check_gradients, check_layer
+from rnnrec.torch_bridge import from_torch, to_torch
 
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "LSTM", "RNN", "RecurrentLayer", "__version__"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "RecurrentLayer",
+    "__version__",
+    "check_gradients",
+    "check_layer",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "from_torch",
+    "to_torch",
+]

@@ -30,7 +30,7 @@ import numpy as np
 
 from rnnrec._validation import check_choice
 from rnnrec.cells.base import RecurrentLayer
-from rnnrec.cells.lstm import sigmoid
+from rnnrec.cells.activations import sigmoid
 
 VARIANTS = ("torch", "cho")
 

@@ -24,24 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnrec.cells.activations import sigmoid
 from rnnrec.cells.base import RecurrentLayer
-
-
-def sigmoid(a):
-    """Logistic function ``1 / (1 + exp(-a))``, without overflow for large ``|a|``.
-
-    Parameters
-    ----------
-    a : numpy.ndarray
-        Pre-activations.
-
-    Returns
-    -------
-    numpy.ndarray
-        Values in ``[0, 1]``, same dtype as ``a``.
-    """
-    # 0.5 * (1 + tanh(a / 2)) is the same function and never overflows.
-    return 0.5 * (1 + np.tanh(0.5 * a))
 
 
 def lstm_step_forward(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
