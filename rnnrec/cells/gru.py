@@ -29,8 +29,8 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnrec._validation import check_choice
-from rnnrec.cells.base import RecurrentLayer
 from rnnrec.cells.activations import sigmoid
+from rnnrec.cells.base import RecurrentLayer
 
 VARIANTS = ("torch", "cho")
 
