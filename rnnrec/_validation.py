@@ -113,6 +113,21 @@ def check_array(
     numpy.ndarray
         ``a`` itself (not a copy).
     """
+    if (
+        isinstance(a, np.ndarray)
+        and a.ndim == len(shape)
+        and all(
+            got == want if isinstance(want, int) else want is None or got >= 1
+            for got, want in zip(a.shape, shape, strict=True)
+        )
+        and a.dtype == dtype
+    ):
+        if finite and not np.isfinite(a).all():
+            n_bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+            raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
+        return a
+
+    # Something is wrong: find what, and say it.
     expected = "(" + ", ".join(str(s) for s in shape) + ")"
     if not isinstance(a, np.ndarray):
         raise TypeError(
@@ -130,15 +145,10 @@ def check_array(
             raise ValueError(
                 f"{name} must have shape {expected} with {want} >= 1, got {a.shape}"
             )
-    if a.dtype != dtype:
-        raise TypeError(
-            f"{name} must have dtype {dtype.name} (the layer's dtype), got "
-            f"{a.dtype.name}; convert it with .astype(np.{dtype.name})"
-        )
-    if finite and not np.isfinite(a).all():
-        n_bad = int(a.size - np.count_nonzero(np.isfinite(a)))
-        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
-    return a
+    raise TypeError(
+        f"{name} must have dtype {dtype.name} (the layer's dtype), got "
+        f"{a.dtype.name}; convert it with .astype(np.{dtype.name})"
+    )
 
 
 def check_mask(mask, name: str, shape: tuple) -> np.ndarray:

@@ -126,12 +126,16 @@ class RecurrentLayer:
         self.params = new
 
     def _checked_params(self):
+        dtype, params = self.dtype, self.params
         for name, shape in self.param_shapes().items():
-            value = self.params.get(name)
-            check_array(
-                value, f"params[{name!r}]", shape=shape, dtype=self.dtype, finite=False
-            )
-        return self.params
+            value = params.get(name)
+            if not (
+                isinstance(value, np.ndarray)
+                and value.shape == shape
+                and value.dtype == dtype
+            ):
+                check_array(value, f"params[{name!r}]", shape=shape, dtype=dtype)
+        return params
 
     # -- state ----------------------------------------------------------------
 

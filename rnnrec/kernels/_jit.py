@@ -118,29 +118,49 @@ def set_blas_threads(n):
         ctypes.CDLL(BLAS_PATH).scipy_openblas_set_num_threads64_(int(n))
 
 
+# Below this many multiply-adds a product is done by the loops below: a BLAS call
+# costs about a microsecond before it starts, more than a small product takes.
+SMALL_PRODUCT = 16384
+
+
 @jit
 def _gemm_loops(a, b, c, trans_b, beta):
-    """``c = a @ op(b) + beta * c`` by loops: the fallback without a BLAS."""
+    """``c = a @ op(b) + beta * c`` by loops (small products, or no BLAS at all).
+
+    Row ``i`` of ``c`` is built as ``sum_p a[i, p] * row p of op(b)``, so the inner
+    loop runs along contiguous memory when ``op(b)`` is ``b``.
+    """
     m, k = a.shape
     n = c.shape[1]
     for i in range(m):
-        for j in range(n):
-            c[i, j] *= beta
+        c_i = c[i]
+        if beta == 0.0:
+            c_i[:] = 0.0  # as in BLAS, the old c is not read
+        else:
+            for j in range(n):
+                c_i[j] *= beta
         for p in range(k):
             a_ip = a[i, p]
-            for j in range(n):
-                c[i, j] += a_ip * (b[j, p] if trans_b else b[p, j])
+            if trans_b:
+                for j in range(n):
+                    c_i[j] += a_ip * b[j, p]
+            else:
+                b_p = b[p]
+                for j in range(n):
+                    c_i[j] += a_ip * b_p[j]
 
 
 if HAVE_BLAS:
 
     @jit
     def gemm(a, b, c, trans_b, beta):
-        """Compute ``c = a @ op(b) + beta * c`` with NumPy's OpenBLAS.
+        """Compute ``c = a @ op(b) + beta * c``.
 
-        ``op(b)`` is ``b.T`` if ``trans_b`` else ``b``. The three arrays are 2-D,
-        of one dtype, with unit stride along their last axis (row slices of a
-        larger array are fine: the row stride is passed as the leading dimension).
+        ``op(b)`` is ``b.T`` if ``trans_b`` else ``b``. Products of at most
+        `SMALL_PRODUCT` multiply-adds run in loops, larger ones in NumPy's
+        OpenBLAS. The three arrays are 2-D, of one dtype, with unit stride along
+        their last axis (row slices of a larger array are fine: the row stride is
+        passed as the leading dimension).
 
         Parameters
         ----------
@@ -157,6 +177,9 @@ if HAVE_BLAS:
         """
         m, k = a.shape
         n = c.shape[1]
+        if m * n * k <= SMALL_PRODUCT:
+            _gemm_loops(a, b, c, trans_b, beta)
+            return
         size = a.itemsize
         lda, ldb, ldc = a.strides[0] // size, b.strides[0] // size, c.strides[0] // size
         tb = _TRANS if trans_b else _NO_TRANS

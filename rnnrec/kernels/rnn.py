@@ -49,7 +49,7 @@ def masked_previous(h0, h, keep, t, out):
 
 
 @jit
-def rnn_forward_loop(a, h0, keep, W_hh, relu, h):
+def rnn_forward_loop(a, h0, keep, W_hh_T, relu, h):
     """Run the recurrence; ``a`` holds ``x_t W_ih^T + b`` on entry.
 
     Parameters
@@ -61,8 +61,8 @@ def rnn_forward_loop(a, h0, keep, W_hh, relu, h):
         ``(B, H)``.
     keep : numpy.ndarray
         ``(T, B)``.
-    W_hh : numpy.ndarray
-        ``(H, H)``.
+    W_hh_T : numpy.ndarray
+        ``W_hh.T``, C-contiguous, ``(H, G*H)``.
     relu : bool
         ``phi`` is relu (else tanh).
     h : numpy.ndarray
@@ -72,7 +72,7 @@ def rnn_forward_loop(a, h0, keep, W_hh, relu, h):
     h_prev = np.empty((B, H), a.dtype)  # (B, H)
     for t in range(T):
         masked_previous(h0, h, keep, t, h_prev)
-        gemm(h_prev, W_hh, a[t], True, 1.0)  # a_t += h_{t-1} W_hh^T
+        gemm(h_prev, W_hh_T, a[t], False, 1.0)  # a_t += h_{t-1} W_hh^T
         for b in range(B):
             for j in range(H):
                 v = a[t, b, j]
@@ -211,7 +211,8 @@ def rnn_forward_fast(x, h0, keep, params, nonlinearity="tanh"):
     """
     a = input_projection(x, params["weight_ih"], params["bias_ih"] + params["bias_hh"])
     h = np.empty_like(a)  # (T, B, H)
-    rnn_forward_loop(a, h0, keep, params["weight_hh"], nonlinearity == "relu", h)
+    W_hh_T = np.ascontiguousarray(params["weight_hh"].T)  # (H, H)
+    rnn_forward_loop(a, h0, keep, W_hh_T, nonlinearity == "relu", h)
     return h, h[-1].copy(), RNNCache(x, h0, keep, h)
 
 
