@@ -174,6 +174,8 @@ def format_row(row):
 def machine_info(threads):
     import numba
 
+    import rnnrec.kernels
+
     info = {
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -181,6 +183,7 @@ def machine_info(threads):
         "machine": platform.machine(),
         "processor": _cpu_name(),
         "threads": threads,
+        "blas": _blas_description(rnnrec.kernels.BLAS),
     }
     try:
         import torch
@@ -189,6 +192,19 @@ def machine_info(threads):
     except ImportError:
         pass
     return info
+
+
+def _blas_description(kernels_blas):
+    """Describe the BLAS the kernels call: its version and kernel family."""
+    from threadpoolctl import threadpool_info
+
+    for lib in threadpool_info():
+        if lib.get("internal_api") == "openblas" and "numpy" in lib["filepath"]:
+            return (
+                f"{kernels_blas}, OpenBLAS {lib.get('version')} "
+                f"{lib.get('architecture')} kernels"
+            )
+    return kernels_blas
 
 
 def _cpu_name():

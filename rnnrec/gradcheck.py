@@ -367,22 +367,21 @@ def check_gradients(
 # -- checking a recurrent layer ----------------------------------------------------
 
 
+def _random_state(layer, B, rng):
+    """Draw a random state of the layer's dtype: ``h``, or ``(h, c)`` for the LSTM."""
+    H, dt = layer.hidden_size, layer.dtype
+    h = rng.standard_normal((B, H)).astype(dt)
+    return (h, rng.standard_normal((B, H)).astype(dt)) if layer.has_cell_state else h
+
+
 def _layer_problem(layer, T, B, rng, *, with_state, with_reset, with_d_state):
     """Draw random inputs and upstream gradients for one layer check."""
     D, H, dt = layer.input_size, layer.hidden_size, layer.dtype
     x = rng.standard_normal((T, B, D)).astype(dt)
-    state = None
-    if with_state:
-        state = rng.standard_normal((B, H)).astype(dt)
-        if layer.has_cell_state:
-            state = (state, rng.standard_normal((B, H)).astype(dt))
+    state = _random_state(layer, B, rng) if with_state else None
     reset = rng.random((T, B)) < 0.3 if with_reset else None
     g_out = rng.standard_normal((T, B, H)).astype(dt)
-    g_state = None
-    if with_d_state:
-        g_state = rng.standard_normal((B, H)).astype(dt)
-        if layer.has_cell_state:
-            g_state = (g_state, rng.standard_normal((B, H)).astype(dt))
+    g_state = _random_state(layer, B, rng) if with_d_state else None
     return x, state, reset, g_out, g_state
 
 

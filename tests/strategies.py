@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from rnnrec import GRU, LSTM, RNN
+from rnnrec.gradcheck import _random_state as random_state  # noqa: F401
 
 # Every cell variant: (name, class, keyword arguments).
 CELL_VARIANTS = [
@@ -37,11 +38,3 @@ def make_layer(variant, D, H, *, backend="numpy", dtype=np.float64, seed=0):
         if name == variant:
             return cls(D, H, backend=backend, dtype=dtype, seed=seed, **kwargs)
     raise KeyError(variant)
-
-
-def random_state(layer, B, rng):
-    """Draw a random initial state of the layer's dtype."""
-    h = rng.standard_normal((B, layer.hidden_size)).astype(layer.dtype)
-    if layer.has_cell_state:
-        return (h, rng.standard_normal((B, layer.hidden_size)).astype(layer.dtype))
-    return h
