@@ -22,6 +22,56 @@ from rnnrec._validation import (
 from rnnrec.initializers import INITS, init_params
 
 BACKENDS = ("numba", "numpy")
+
+
+def input_term(x_t, W_ih, b_ih):
+    """Return the input side of a step's pre-activation, ``x_t W_ih^T + b_ih``.
+
+    With ``W_ih`` None the layer runs in projected mode: ``x_t`` already is
+    ``x_t W_ih^T`` (for example rows of an embedding table gathered by the caller)
+    and only the bias is added.
+
+    Parameters
+    ----------
+    x_t : numpy.ndarray
+        ``(B, D)``, or ``(B, G*H)`` in projected mode.
+    W_ih : numpy.ndarray or None
+        ``(G*H, D)``.
+    b_ih : numpy.ndarray
+        ``(G*H,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(B, G*H)``.
+    """
+    return (x_t if W_ih is None else x_t @ W_ih.T) + b_ih
+
+
+def input_term_backward(da, x_t, W_ih):
+    """Backward pass of `input_term`: ``dx_t = da W_ih`` and ``dW_ih = da^T x_t``.
+
+    Parameters
+    ----------
+    da : numpy.ndarray
+        Gradient of the pre-activation ``(B, G*H)``.
+    x_t : numpy.ndarray
+        The step's input.
+    W_ih : numpy.ndarray or None
+        ``(G*H, D)``, or None in projected mode.
+
+    Returns
+    -------
+    dx_t : numpy.ndarray
+        ``(B, D)``; in projected mode ``da`` itself, the gradient of the projection.
+    dW_ih : numpy.ndarray or None
+        ``(G*H, D)``; None in projected mode.
+    """
+    if W_ih is None:
+        return da, None
+    return da @ W_ih, da.T @ x_t
+
+
 PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
@@ -177,7 +227,7 @@ class RecurrentLayer:
 
     # -- forward and backward ---------------------------------------------------
 
-    def forward(self, x, state=None, reset=None):
+    def forward(self, x, state=None, reset=None, *, projected=False):
         """Run the layer over a batch of sequences.
 
         Parameters
@@ -189,6 +239,12 @@ class RecurrentLayer:
         reset : numpy.ndarray of bool, optional
             ``(T, B)``; where true, that row's state is zeroed before step ``t``
             (a new sequence starts there).
+        projected : bool, default False
+            ``x`` is not the input but its projection ``x_t W_ih^T``, ``(T, B,
+            G*H)``, computed by the caller (for example rows of an item
+            embedding gathered for one-hot inputs). ``weight_ih`` is then unused;
+            `backward` returns the gradient of the projection as ``dx`` and no
+            ``weight_ih`` gradient.
 
         Returns
         -------
@@ -200,7 +256,7 @@ class RecurrentLayer:
         cache : NamedTuple
             What `backward` needs.
         """
-        D = self.input_size
+        D = self.n_gates * self.hidden_size if projected else self.input_size
         x = check_array(x, "x", shape=("T", "B", D), dtype=self.dtype)
         T, B, _ = x.shape
         state = self._check_state(state, B, "state")
@@ -210,8 +266,8 @@ class RecurrentLayer:
             keep = 1 - check_mask(reset, "reset", (T, B)).astype(self.dtype)
         params = self._checked_params()
         forward, _ = self._functions()
-        out, final, cache = forward(x, state, keep, params)
-        return out, final, cache._replace(owner=self._token)
+        out, final, cache = forward(x, state, keep, params, projected=bool(projected))
+        return out, final, cache._replace(owner=self._token, projected=bool(projected))
 
     def backward(self, d_out, cache, d_state=None):
         """Backpropagate through time over the steps of one `forward` call.
@@ -229,11 +285,13 @@ class RecurrentLayer:
         Returns
         -------
         dx : numpy.ndarray
-            ``(T, B, D)``.
+            ``(T, B, D)`` (in projected mode the gradient of the projection,
+            ``(T, B, G*H)``).
         d_state0 : numpy.ndarray or tuple
             Gradient with respect to the initial state.
         grads : dict of str to numpy.ndarray
-            Gradients with the keys and shapes of `params`.
+            Gradients with the keys and shapes of `params` (without
+            ``weight_ih`` in projected mode).
         """
         layer, want = type(self).__name__, self.cache_type.__name__
         if not isinstance(cache, self.cache_type):
@@ -252,7 +310,7 @@ class RecurrentLayer:
         d_state = self._check_state(d_state, B, "d_state")
         params = self._checked_params()
         _, backward = self._functions()
-        return backward(d_out, d_state, cache, params)
+        return backward(d_out, d_state, cache, params, projected=cache.projected)
 
     def _functions(self):
         raise NotImplementedError

@@ -30,7 +30,7 @@ import numpy as np
 
 from rnnrec._validation import check_choice
 from rnnrec.cells.activations import sigmoid
-from rnnrec.cells.base import RecurrentLayer
+from rnnrec.cells.base import RecurrentLayer, input_term, input_term_backward
 
 VARIANTS = ("torch", "cho")
 
@@ -62,7 +62,7 @@ def gru_step_forward(x_t, h_prev, W_ih, W_hh, b_ih, b_hh, variant="torch"):
         ("torch") or ``W_hn (r_t * h_{t-1}) + b_hn`` ("cho").
     """
     H = h_prev.shape[1]
-    ax = x_t @ W_ih.T + b_ih  # (B, 3H)
+    ax = input_term(x_t, W_ih, b_ih)  # (B, 3H)
     if variant == "torch":
         ah = h_prev @ W_hh.T + b_hh  # (B, 3H)
         rz = sigmoid(ax[:, : 2 * H] + ah[:, : 2 * H])
@@ -144,8 +144,7 @@ def gru_step_backward(dh_t, x_t, h_prev, gates, hn, W_ih, W_hh, variant="torch")
 
     # Input side.
     da_x = np.concatenate([dr_a, dz_a, dn_a], axis=1)  # (B, 3H)
-    dx_t = da_x @ W_ih  # (B, D)
-    dW_ih = da_x.T @ x_t  # (3H, D)
+    dx_t, dW_ih = input_term_backward(da_x, x_t, W_ih)  # (B, D), (3H, D)
     db_ih = da_x.sum(axis=0)  # (3H,)
 
     # Recurrent side.
@@ -178,6 +177,8 @@ class GRUCache(NamedTuple):
         The candidate's recurrent term ``(T, B, H)`` (see `gru_step_forward`).
     h : numpy.ndarray
         Hidden states ``(T, B, H)``.
+    projected : bool
+        Whether ``x`` held input projections (see `RecurrentLayer.forward`).
     owner : object
         Token of the layer that made the cache.
     """
@@ -188,10 +189,11 @@ class GRUCache(NamedTuple):
     gates: np.ndarray
     hn: np.ndarray
     h: np.ndarray
+    projected: bool = False
     owner: object = None
 
 
-def gru_forward(x, h0, keep, params, variant="torch"):
+def gru_forward(x, h0, keep, params, variant="torch", projected=False):
     """Run the GRU over T steps (NumPy reference).
 
     Parameters
@@ -216,7 +218,8 @@ def gru_forward(x, h0, keep, params, variant="torch"):
     cache : GRUCache
         For `gru_backward`.
     """
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    W_ih = None if projected else params["weight_ih"]
+    W_hh = params["weight_hh"]
     b_ih, b_hh = params["bias_ih"], params["bias_hh"]
     T, B, _ = x.shape
     H = h0.shape[1]
@@ -233,7 +236,7 @@ def gru_forward(x, h0, keep, params, variant="torch"):
     return h, h[-1].copy(), GRUCache(x, h0, keep, gates, hn, h)
 
 
-def gru_backward(d_out, dh_T, cache, params, variant="torch"):
+def gru_backward(d_out, dh_T, cache, params, variant="torch", projected=False):
     """Backpropagation through time for `gru_forward` (NumPy reference).
 
     Parameters
@@ -259,8 +262,13 @@ def gru_backward(d_out, dh_T, cache, params, variant="torch"):
         Gradients keyed like ``params``.
     """
     x, keep, h = cache.x, cache.keep, cache.h
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
-    grads = {name: np.zeros_like(value) for name, value in params.items()}
+    W_ih = None if projected else params["weight_ih"]
+    W_hh = params["weight_hh"]
+    grads = {
+        name: np.zeros_like(value)
+        for name, value in params.items()
+        if not (projected and name == "weight_ih")
+    }
     dx = np.empty_like(x)  # (T, B, D)
     dh_next = dh_T
     for t in reversed(range(len(x))):
@@ -269,7 +277,8 @@ def gru_backward(d_out, dh_T, cache, params, variant="torch"):
         dx[t], dh_prev, dW_ih, dW_hh, db_ih, db_hh = gru_step_backward(
             dh_t, x[t], h_prev, cache.gates[t], cache.hn[t], W_ih, W_hh, variant
         )
-        grads["weight_ih"] += dW_ih
+        if dW_ih is not None:
+            grads["weight_ih"] += dW_ih
         grads["weight_hh"] += dW_hh
         grads["bias_ih"] += db_ih
         grads["bias_hh"] += db_hh

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnrec.cells.activations import sigmoid
-from rnnrec.cells.base import RecurrentLayer
+from rnnrec.cells.base import RecurrentLayer, input_term, input_term_backward
 
 
 def lstm_step_forward(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
@@ -50,7 +50,7 @@ def lstm_step_forward(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
         ``[i_t, f_t, g_t, o_t]`` after their nonlinearities, ``(B, 4H)``.
     """
     H = h_prev.shape[1]
-    a_t = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh  # (B, 4H)
+    a_t = input_term(x_t, W_ih, b_ih) + h_prev @ W_hh.T + b_hh  # (B, 4H)
     gates = sigmoid(a_t)
     gates[:, 2 * H : 3 * H] = np.tanh(a_t[:, 2 * H : 3 * H])
     i_t, f_t, g_t, o_t = np.split(gates, 4, axis=1)
@@ -116,9 +116,8 @@ def lstm_step_backward(dh_t, dc_t, x_t, h_prev, c_prev, c_t, gates, W_ih, W_hh):
     )  # (B, 4H)
 
     # The affine maps.
-    dx_t = da @ W_ih  # (B, D)
+    dx_t, dW_ih = input_term_backward(da, x_t, W_ih)  # (B, D), (4H, D)
     dh_prev = da @ W_hh  # (B, H)
-    dW_ih = da.T @ x_t  # (4H, D)
     dW_hh = da.T @ h_prev  # (4H, H)
     db = da.sum(axis=0)  # (4H,)
     return dx_t, dh_prev, dc_prev, dW_ih, dW_hh, db, db.copy()
@@ -141,6 +140,8 @@ class LSTMCache(NamedTuple):
         Cell states ``(T, B, H)``; ``tanh(c)`` is recomputed in backward.
     h : numpy.ndarray
         Hidden states ``(T, B, H)``.
+    projected : bool
+        Whether ``x`` held input projections (see `RecurrentLayer.forward`).
     owner : object
         Token of the layer that made the cache.
     """
@@ -152,10 +153,11 @@ class LSTMCache(NamedTuple):
     gates: np.ndarray
     c: np.ndarray
     h: np.ndarray
+    projected: bool = False
     owner: object = None
 
 
-def lstm_forward(x, state, keep, params):
+def lstm_forward(x, state, keep, params, projected=False):
     """Run the LSTM over T steps (NumPy reference).
 
     Parameters
@@ -178,7 +180,8 @@ def lstm_forward(x, state, keep, params):
     cache : LSTMCache
         For `lstm_backward`.
     """
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    W_ih = None if projected else params["weight_ih"]
+    W_hh = params["weight_hh"]
     b_ih, b_hh = params["bias_ih"], params["bias_hh"]
     h0, c0 = state
     T, B, _ = x.shape
@@ -198,7 +201,7 @@ def lstm_forward(x, state, keep, params):
     return h, (h[-1].copy(), c[-1].copy()), cache
 
 
-def lstm_backward(d_out, d_state, cache, params):
+def lstm_backward(d_out, d_state, cache, params, projected=False):
     """Backpropagation through time for `lstm_forward` (NumPy reference).
 
     Parameters
@@ -222,8 +225,13 @@ def lstm_backward(d_out, d_state, cache, params):
         Gradients keyed like ``params``.
     """
     x, keep, gates, c, h = cache.x, cache.keep, cache.gates, cache.c, cache.h
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
-    grads = {name: np.zeros_like(value) for name, value in params.items()}
+    W_ih = None if projected else params["weight_ih"]
+    W_hh = params["weight_hh"]
+    grads = {
+        name: np.zeros_like(value)
+        for name, value in params.items()
+        if not (projected and name == "weight_ih")
+    }
     dx = np.empty_like(x)  # (T, B, D)
     dh_next, dc_next = d_state
     for t in reversed(range(len(x))):
@@ -233,7 +241,8 @@ def lstm_backward(d_out, d_state, cache, params):
         dx[t], dh_prev, dc_prev, dW_ih, dW_hh, db_ih, db_hh = lstm_step_backward(
             dh_t, dc_next, x[t], h_prev, c_prev, c[t], gates[t], W_ih, W_hh
         )
-        grads["weight_ih"] += dW_ih
+        if dW_ih is not None:
+            grads["weight_ih"] += dW_ih
         grads["weight_hh"] += dW_hh
         grads["bias_ih"] += db_ih
         grads["bias_hh"] += db_hh

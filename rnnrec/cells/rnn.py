@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnrec._validation import check_choice
-from rnnrec.cells.base import RecurrentLayer
+from rnnrec.cells.base import RecurrentLayer, input_term, input_term_backward
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -47,7 +47,7 @@ def rnn_step_forward(x_t, h_prev, W_ih, W_hh, b_ih, b_hh, nonlinearity="tanh"):
     numpy.ndarray
         ``h_t`` ``(B, H)``.
     """
-    a_t = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh  # (B, H)
+    a_t = input_term(x_t, W_ih, b_ih) + h_prev @ W_hh.T + b_hh  # (B, H)
     if nonlinearity == "tanh":
         return np.tanh(a_t)
     return np.maximum(a_t, 0)
@@ -83,9 +83,8 @@ def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_ih, W_hh, nonlinearity="tanh"):
         da = dh_t * (1 - h_t * h_t)  # (B, H)
     else:
         da = dh_t * (h_t > 0)  # (B, H)
-    dx_t = da @ W_ih  # (B, D)
+    dx_t, dW_ih = input_term_backward(da, x_t, W_ih)  # (B, D), (H, D)
     dh_prev = da @ W_hh  # (B, H)
-    dW_ih = da.T @ x_t  # (H, D)
     dW_hh = da.T @ h_prev  # (H, H)
     db = da.sum(axis=0)  # (H,)
     return dx_t, dh_prev, dW_ih, dW_hh, db, db.copy()
@@ -104,6 +103,8 @@ class RNNCache(NamedTuple):
         ``(T, B)``: 0 where the state was reset before step t, else 1.
     h : numpy.ndarray
         Hidden states ``(T, B, H)``; ``phi'`` is recomputed from them.
+    projected : bool
+        Whether ``x`` held input projections (see `RecurrentLayer.forward`).
     owner : object
         Token of the layer that made the cache.
     """
@@ -112,10 +113,11 @@ class RNNCache(NamedTuple):
     h0: np.ndarray
     keep: np.ndarray
     h: np.ndarray
+    projected: bool = False
     owner: object = None
 
 
-def rnn_forward(x, h0, keep, params, nonlinearity="tanh"):
+def rnn_forward(x, h0, keep, params, nonlinearity="tanh", projected=False):
     """Run the vanilla RNN over T steps (NumPy reference).
 
     Parameters
@@ -140,7 +142,8 @@ def rnn_forward(x, h0, keep, params, nonlinearity="tanh"):
     cache : RNNCache
         For `rnn_backward`.
     """
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    W_ih = None if projected else params["weight_ih"]
+    W_hh = params["weight_hh"]
     b_ih, b_hh = params["bias_ih"], params["bias_hh"]
     T, B, _ = x.shape
     h = np.empty((T, B, h0.shape[1]), x.dtype)  # (T, B, H)
@@ -152,7 +155,7 @@ def rnn_forward(x, h0, keep, params, nonlinearity="tanh"):
     return h, h[-1].copy(), RNNCache(x, h0, keep, h)
 
 
-def rnn_backward(d_out, dh_T, cache, params, nonlinearity="tanh"):
+def rnn_backward(d_out, dh_T, cache, params, nonlinearity="tanh", projected=False):
     """Backpropagation through time for `rnn_forward` (NumPy reference).
 
     The gradient reaching ``h_t`` is the loss's own ``d_out[t]`` plus what flows
@@ -181,8 +184,13 @@ def rnn_backward(d_out, dh_T, cache, params, nonlinearity="tanh"):
         Gradients keyed like ``params``.
     """
     x, h0, keep, h = cache.x, cache.h0, cache.keep, cache.h
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
-    grads = {name: np.zeros_like(value) for name, value in params.items()}
+    W_ih = None if projected else params["weight_ih"]
+    W_hh = params["weight_hh"]
+    grads = {
+        name: np.zeros_like(value)
+        for name, value in params.items()
+        if not (projected and name == "weight_ih")
+    }
     dx = np.empty_like(x)  # (T, B, D)
     dh_next = dh_T  # gradient flowing into h_t from the future
     for t in reversed(range(len(x))):
@@ -191,7 +199,8 @@ def rnn_backward(d_out, dh_T, cache, params, nonlinearity="tanh"):
         dx[t], dh_prev, dW_ih, dW_hh, db_ih, db_hh = rnn_step_backward(
             dh_t, x[t], h_prev, h[t], W_ih, W_hh, nonlinearity
         )
-        grads["weight_ih"] += dW_ih
+        if dW_ih is not None:
+            grads["weight_ih"] += dW_ih
         grads["weight_hh"] += dW_hh
         grads["bias_ih"] += db_ih
         grads["bias_hh"] += db_hh

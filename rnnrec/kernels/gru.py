@@ -34,8 +34,10 @@ from rnnrec.cells.gru import GRUCache
 from rnnrec.kernels import gatemath
 from rnnrec.kernels._jit import gemm, jit
 from rnnrec.kernels.rnn import (
+    assemble_grads,
     input_gradients,
     input_projection,
+    input_weights,
     masked_previous,
     previous_states,
 )
@@ -204,7 +206,7 @@ def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h
     return dh_next
 
 
-def gru_forward_fast(x, h0, keep, params, variant="torch"):
+def gru_forward_fast(x, h0, keep, params, variant="torch", projected=False):
     """Numba-backed equivalent of `rnnrec.cells.gru.gru_forward`.
 
     Parameters
@@ -221,7 +223,7 @@ def gru_forward_fast(x, h0, keep, params, variant="torch"):
     b_hh = params["bias_hh"]
     bias = params["bias_ih"].copy()
     bias[: 2 * H] += b_hh[: 2 * H]  # r and z: both biases act alike
-    a = input_projection(x, params["weight_ih"], bias)
+    a = input_projection(x, input_weights(params, projected), bias)
     T, B, _ = x.shape
     h = np.empty((T, B, H), x.dtype)  # (T, B, H)
     hn = np.empty_like(h)  # (T, B, H)
@@ -231,7 +233,7 @@ def gru_forward_fast(x, h0, keep, params, variant="torch"):
     return h, h[-1].copy(), GRUCache(x, h0, keep, a, hn, h)
 
 
-def gru_backward_fast(d_out, dh_T, cache, params, variant="torch"):
+def gru_backward_fast(d_out, dh_T, cache, params, variant="torch", projected=False):
     """Numba-backed equivalent of `rnnrec.cells.gru.gru_backward`.
 
     Parameters
@@ -252,7 +254,7 @@ def gru_backward_fast(d_out, dh_T, cache, params, variant="torch"):
         d_out, dh_T, cache.gates, cache.hn, cache.h, cache.h0, cache.keep,
         params["weight_hh"], cho, da_x, da_h,
     )  # fmt: skip
-    dx, dW_ih, db_ih = input_gradients(da_x, cache.x, params["weight_ih"])
+    dx, dW_ih, db_ih = input_gradients(da_x, cache.x, input_weights(params, projected))
 
     # The recurrent side: W_hr and W_hz see h_{t-1}; W_hn sees h_{t-1} ("torch")
     # or r * h_{t-1} ("cho").
@@ -262,10 +264,4 @@ def gru_backward_fast(d_out, dh_T, cache, params, variant="torch"):
     dW_hh = np.concatenate(
         [da_h2[:, : 2 * H].T @ h_prev, da_h2[:, 2 * H :].T @ h_in_n]
     )  # (3H, H)
-    grads = {
-        "weight_ih": dW_ih,
-        "weight_hh": dW_hh,
-        "bias_ih": db_ih,
-        "bias_hh": da_h2.sum(axis=0),
-    }
-    return dx, dh0, grads
+    return dx, dh0, assemble_grads(dW_ih, dW_hh, db_ih, da_h2.sum(axis=0))

@@ -22,8 +22,10 @@ from rnnrec.cells.lstm import LSTMCache
 from rnnrec.kernels import gatemath
 from rnnrec.kernels._jit import gemm, jit
 from rnnrec.kernels.rnn import (
+    assemble_grads,
     input_gradients,
     input_projection,
+    input_weights,
     masked_previous,
     previous_states,
 )
@@ -154,7 +156,7 @@ def lstm_backward_loop(d_out, dh_T, dc_T, gates, c, c0, keep, W_hh, da):
     return dh_next, dc_next
 
 
-def lstm_forward_fast(x, state, keep, params):
+def lstm_forward_fast(x, state, keep, params, projected=False):
     """Numba-backed equivalent of `rnnrec.cells.lstm.lstm_forward`.
 
     Parameters
@@ -168,7 +170,8 @@ def lstm_forward_fast(x, state, keep, params):
         As in `rnnrec.cells.lstm.lstm_forward`.
     """
     h0, c0 = state
-    a = input_projection(x, params["weight_ih"], params["bias_ih"] + params["bias_hh"])
+    bias = params["bias_ih"] + params["bias_hh"]
+    a = input_projection(x, input_weights(params, projected), bias)
     T, B, _ = x.shape
     h = np.empty((T, B, h0.shape[1]), x.dtype)  # (T, B, H)
     c = np.empty_like(h)  # (T, B, H)
@@ -178,7 +181,7 @@ def lstm_forward_fast(x, state, keep, params):
     return h, (h[-1].copy(), c[-1].copy()), cache
 
 
-def lstm_backward_fast(d_out, d_state, cache, params):
+def lstm_backward_fast(d_out, d_state, cache, params, projected=False):
     """Numba-backed equivalent of `rnnrec.cells.lstm.lstm_backward`.
 
     Parameters
@@ -197,13 +200,7 @@ def lstm_backward_fast(d_out, d_state, cache, params):
     dh0, dc0 = lstm_backward_loop(
         d_out, dh_T, dc_T, cache.gates, cache.c, cache.c0, cache.keep, W_hh, da
     )
-    dx, dW_ih, db = input_gradients(da, cache.x, params["weight_ih"])
+    dx, dW_ih, db = input_gradients(da, cache.x, input_weights(params, projected))
     T, B, H = cache.h.shape
     dW_hh = da.reshape(T * B, 4 * H).T @ previous_states(cache.h0, cache.h, cache.keep)
-    grads = {
-        "weight_ih": dW_ih,
-        "weight_hh": dW_hh,
-        "bias_ih": db,
-        "bias_hh": db.copy(),
-    }
-    return dx, (dh0, dc0), grads
+    return dx, (dh0, dc0), assemble_grads(dW_ih, dW_hh, db, db.copy())

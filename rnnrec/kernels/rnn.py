@@ -156,8 +156,9 @@ def input_projection(x, W_ih, bias):
     Parameters
     ----------
     x : numpy.ndarray
-        ``(T, B, D)``.
-    W_ih : numpy.ndarray
+        ``(T, B, D)``; in projected mode (``W_ih`` None) ``(T, B, G*H)``, the
+        projection itself.
+    W_ih : numpy.ndarray or None
         ``(G*H, D)``.
     bias : numpy.ndarray
         ``(G*H,)``.
@@ -167,6 +168,8 @@ def input_projection(x, W_ih, bias):
     numpy.ndarray
         A new C-contiguous array.
     """
+    if W_ih is None:
+        return x + bias
     T, B, D = x.shape
     a = x.reshape(T * B, D) @ W_ih.T  # (T*B, G*H)
     a += bias
@@ -182,21 +185,38 @@ def input_gradients(da, x, W_ih):
         ``(T, B, G*H)``.
     x : numpy.ndarray
         ``(T, B, D)``.
-    W_ih : numpy.ndarray
-        ``(G*H, D)``.
+    W_ih : numpy.ndarray or None
+        ``(G*H, D)``; None in projected mode, where ``dx`` is ``da`` and
+        ``dW_ih`` is None.
 
     Returns
     -------
     dx, dW_ih, db_ih : numpy.ndarray
         ``(T, B, D)``, ``(G*H, D)``, ``(G*H,)``.
     """
-    T, B, D = x.shape
+    T, B, _ = x.shape
     da2 = da.reshape(T * B, -1)
+    if W_ih is None:
+        return da, None, da2.sum(axis=0)
+    D = x.shape[2]
     dx = (da2 @ W_ih).reshape(T, B, D)
     return dx, da2.T @ x.reshape(T * B, D), da2.sum(axis=0)
 
 
-def rnn_forward_fast(x, h0, keep, params, nonlinearity="tanh"):
+def input_weights(params, projected):
+    """Return ``weight_ih``, or None in projected mode."""
+    return None if projected else params["weight_ih"]
+
+
+def assemble_grads(dW_ih, dW_hh, db_ih, db_hh):
+    """Return the gradient dict, without ``weight_ih`` in projected mode."""
+    grads = {"weight_ih": dW_ih, "weight_hh": dW_hh, "bias_ih": db_ih, "bias_hh": db_hh}
+    if dW_ih is None:
+        del grads["weight_ih"]
+    return grads
+
+
+def rnn_forward_fast(x, h0, keep, params, nonlinearity="tanh", projected=False):
     """Numba-backed equivalent of `rnnrec.cells.rnn.rnn_forward`.
 
     Parameters
@@ -209,14 +229,15 @@ def rnn_forward_fast(x, h0, keep, params, nonlinearity="tanh"):
     h, h_T, cache
         As in `rnnrec.cells.rnn.rnn_forward`.
     """
-    a = input_projection(x, params["weight_ih"], params["bias_ih"] + params["bias_hh"])
+    bias = params["bias_ih"] + params["bias_hh"]
+    a = input_projection(x, input_weights(params, projected), bias)
     h = np.empty_like(a)  # (T, B, H)
     W_hh_T = np.ascontiguousarray(params["weight_hh"].T)  # (H, H)
     rnn_forward_loop(a, h0, keep, W_hh_T, nonlinearity == "relu", h)
     return h, h[-1].copy(), RNNCache(x, h0, keep, h)
 
 
-def rnn_backward_fast(d_out, dh_T, cache, params, nonlinearity="tanh"):
+def rnn_backward_fast(d_out, dh_T, cache, params, nonlinearity="tanh", projected=False):
     """Numba-backed equivalent of `rnnrec.cells.rnn.rnn_backward`.
 
     Parameters
@@ -230,17 +251,11 @@ def rnn_backward_fast(d_out, dh_T, cache, params, nonlinearity="tanh"):
         As in `rnnrec.cells.rnn.rnn_backward`.
     """
     x, h = cache.x, cache.h
-    W_ih, W_hh = params["weight_ih"], params["weight_hh"]
+    W_hh = params["weight_hh"]
     da = np.empty_like(h)  # (T, B, H)
     relu = nonlinearity == "relu"
     dh0 = rnn_backward_loop(d_out, dh_T, h, cache.keep, W_hh, relu, da)
-    dx, dW_ih, db = input_gradients(da, x, W_ih)
+    dx, dW_ih, db = input_gradients(da, x, input_weights(params, projected))
     T, B, H = h.shape
     dW_hh = da.reshape(T * B, H).T @ previous_states(cache.h0, h, cache.keep)
-    grads = {
-        "weight_ih": dW_ih,
-        "weight_hh": dW_hh,
-        "bias_ih": db,
-        "bias_hh": db.copy(),
-    }
-    return dx, dh0, grads
+    return dx, dh0, assemble_grads(dW_ih, dW_hh, db, db.copy())
