@@ -1,4 +1,4 @@
-"""Ranking metrics of next-click prediction: ranks with explicit ties, Recall, MRR, NDCG.
+"""Ranking metrics of next-click prediction: ranks with ties, Recall, MRR, NDCG.
 
 A prediction is a row of scores over all ``V`` items and one target item. Its
 *rank* counts the items placed above the target; what happens to items with
@@ -105,7 +105,9 @@ def target_ranks(scores, targets, ties="standard"):
             f"scores must be a numpy array of shape (B, V), got {type(scores).__name__}"
         )
     if scores.ndim != 2 or scores.shape[1] < 1:
-        raise ValueError(f"scores must have shape (B, V) with V >= 1, got {scores.shape}")
+        raise ValueError(
+            f"scores must have shape (B, V) with V >= 1, got {scores.shape}"
+        )
     if scores.dtype.kind not in "fiu":
         raise TypeError(f"scores must have a real dtype, got {scores.dtype.name}")
     if scores.dtype not in (np.float32, np.float64):
