@@ -6,6 +6,8 @@ Subcommands:
     Check every cell's hand-written BPTT: float64 layers against central finite
     differences, float32 layers against their float64 twins. One row per tensor;
     exit status 1 if any check fails.
+``rnnrec train``, ``evaluate``, ``recommend``, ``baselines``
+    The session recommender (see `rnnrec.commands`).
 """
 
 from __future__ import annotations
@@ -170,6 +172,13 @@ def build_parser():
         help="write the results as JSON to PATH (to standard output without PATH)",
     )
     grad.set_defaults(run=_gradcheck)
+
+    from rnnrec import commands
+
+    commands.add_train(sub)
+    commands.add_evaluate(sub)
+    commands.add_recommend(sub)
+    commands.add_baselines(sub)
     return parser
 
 
@@ -193,7 +202,16 @@ def main(argv=None):
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             parser.error(f"--json: the folder {folder} does not exist")
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (ValueError, TypeError, KeyError, OSError, ImportError) as err:
+        # The user's input was wrong: one line, no traceback, exit status 2.
+        if isinstance(err, OSError) or not err.args:
+            message = str(err) or err.__class__.__name__
+        else:
+            message = err.args[0]
+        print(f"rnnrec {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

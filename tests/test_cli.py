@@ -231,3 +231,80 @@ def test_table_and_json_report_the_same_numbers(capsys):
         assert float(fields[at + 1]) == pytest.approx(check["max_rel_error"], rel=1e-2)
         assert float(fields[-3]) == pytest.approx(check["analytic"], rel=1e-4)
         assert float(fields[-2]) == pytest.approx(check["numeric"], rel=1e-4)
+
+
+# -- the recommender's subcommands ---------------------------------------------------
+
+
+def _write_sessions(path, sessions):
+    path.write_text("\n".join(" ".join(str(i) for i in s) for s in sessions) + "\n")
+
+
+@pytest.fixture(scope="module")
+def session_files(tmp_path_factory):
+    from rnnrec.data import make_synthetic
+
+    folder = tmp_path_factory.mktemp("data")
+    train, test = make_synthetic(
+        n_items=40, n_train_sessions=600, n_test_sessions=60, seed=2
+    )
+    _write_sessions(folder / "train.txt", [train.session(s) + 100 for s in range(600)])
+    _write_sessions(folder / "test.txt", [test.session(s) + 100 for s in range(60)])
+    return folder
+
+
+def test_train_evaluate_recommend_round_trip(session_files, tmp_path, capsys):
+    model_path = tmp_path / "model.npz"
+    metrics_path = tmp_path / "metrics.json"
+    status = main(
+        [
+            "train", str(session_files / "train.txt"),
+            "--test", str(session_files / "test.txt"),
+            "--layers", "16", "--n-sample", "16", "--n-epochs", "2", "--quiet",
+            "--save", str(model_path), "--metrics-json", str(metrics_path),
+            "--cutoffs", "5", "20",
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "recall@20" in out and "markov" in out and "popularity" in out
+    metrics = json.loads(metrics_path.read_text())
+    assert 0 <= metrics["recall@20"] <= 1 and metrics["n"] > 0
+    assert metrics["run"]["config"]["layers"] == [16]
+
+    assert main(["evaluate", str(model_path), str(session_files / "test.txt")]) == 0
+    out = capsys.readouterr().out
+    assert f"{metrics['n']} predictions" in out
+    assert f"{metrics['recall@20']:.4f}" in out
+
+    assert main(["recommend", str(model_path), "101", "102", "-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].split()[0] == "1"
+
+
+def test_baselines_command(session_files, capsys):
+    status = main(
+        ["baselines", str(session_files / "train.txt"), "--test",
+         str(session_files / "test.txt")]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 0
+    for name in ("popularity", "session-popularity", "item-knn", "markov"):
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "missing.txt", "--test", "also-missing.txt"], "missing.txt"),
+        (["train", "--loss", "mse", "--quiet"], "loss must be one of"),
+        (["train", "--layers", "0", "--quiet"], "positive integer"),
+        (["recommend", "nofile.npz", "1"], "nofile.npz"),
+        (["train", "--cutoffs", "0"], "--cutoffs must be positive"),
+    ],
+)
+def test_recommender_commands_report_bad_input_on_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

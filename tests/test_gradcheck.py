@@ -120,7 +120,7 @@ class DroppedTermRNN(RNN):
     def _functions(self):
         forward, backward = super()._functions()
 
-        def truncated(d_out, dh_T, cache, params):
+        def truncated(d_out, dh_T, cache, params, projected=False):
             # Backpropagate each step on its own: the recurrent term is missing.
             T = d_out.shape[0]
             dx = np.empty_like(cache.x)

@@ -140,3 +140,105 @@ class Sessions:
         if item_ids is None:
             item_ids = np.arange(items.max() + 1 if len(items) else 0, dtype=np.int64)
         return cls(items=items, offsets=offsets, item_ids=np.asarray(item_ids))
+
+    def session_index(self):
+        """Return the session number of every click.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_clicks,)`` int64, non-decreasing.
+        """
+        return np.repeat(np.arange(self.n_sessions, dtype=np.int64), self.lengths)
+
+    def select_sessions(self, which):
+        """Return the sessions picked by ``which``, sharing ``item_ids``.
+
+        Parameters
+        ----------
+        which : array_like
+            A boolean mask of shape ``(n_sessions,)`` or an array of session
+            numbers; the result follows its order.
+
+        Returns
+        -------
+        Sessions
+            The chosen sessions with their times and session ids.
+        """
+        which = np.asarray(which)
+        if which.dtype == np.bool_:
+            if which.shape != (self.n_sessions,):
+                raise ValueError(
+                    f"which: a boolean mask must have shape ({self.n_sessions},), "
+                    f"got {which.shape}"
+                )
+            which = np.flatnonzero(which)
+        which = which.astype(np.int64, copy=False)  # (n_chosen,)
+        lengths = self.lengths[which]  # (n_chosen,)
+        offsets = np.zeros(len(which) + 1, dtype=np.int64)  # (n_chosen + 1,)
+        np.cumsum(lengths, out=offsets[1:])
+
+        # Click c of the result comes from click c - offsets[s] + old start of s.
+        shift = np.repeat(self.offsets[which] - offsets[:-1], lengths)  # (n_clicks',)
+        clicks = np.arange(offsets[-1], dtype=np.int64) + shift  # (n_clicks',)
+        return Sessions(
+            items=self.items[clicks],
+            offsets=offsets,
+            item_ids=self.item_ids,
+            times=None if self.times is None else self.times[clicks],
+            session_ids=None if self.session_ids is None else self.session_ids[which],
+        )
+
+    def select_clicks(self, keep):
+        """Return the sessions with only the clicks where ``keep`` is true.
+
+        Sessions that lose every click stay, empty, so that session numbers keep
+        their meaning; drop them with `select_sessions` if need be.
+
+        Parameters
+        ----------
+        keep : numpy.ndarray
+            ``(n_clicks,)`` bool.
+
+        Returns
+        -------
+        Sessions
+            The remaining clicks, sharing ``item_ids``.
+        """
+        keep = np.asarray(keep)
+        if keep.dtype != np.bool_ or keep.shape != (self.n_clicks,):
+            raise ValueError(
+                f"keep must be a boolean mask of shape ({self.n_clicks},), "
+                f"got dtype {keep.dtype.name} and shape {keep.shape}"
+            )
+        lengths = np.bincount(
+            self.session_index()[keep], minlength=self.n_sessions
+        )  # (n_sessions,)
+        offsets = np.zeros(self.n_sessions + 1, dtype=np.int64)  # (n_sessions + 1,)
+        np.cumsum(lengths, out=offsets[1:])
+        return Sessions(
+            items=self.items[keep],
+            offsets=offsets,
+            item_ids=self.item_ids,
+            times=None if self.times is None else self.times[keep],
+            session_ids=self.session_ids,
+        )
+
+    def to_lists(self, raw=False):
+        """Return the sessions as lists of item indices (or of item ids).
+
+        Parameters
+        ----------
+        raw : bool, default False
+            Give the user's item ids instead of the item indices.
+
+        Returns
+        -------
+        list of list
+            One list per session.
+        """
+        values = self.item_ids[self.items] if raw else self.items
+        return [
+            values[a:b].tolist()
+            for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True)
+        ]

@@ -1,0 +1,791 @@
+"""The session recommender: GRU4Rec done right, every gradient written by hand.
+
+One training step on a block of T steps of B session-parallel slots::
+
+    x      = E[items]                      (T, B, D)   embedding lookup (or one-hot)
+    h^l    = layer_l(h^{l-1}; reset)       (T, B, H_l) the recurrent layers
+    h_v    = h^L at the valid positions    (N, H)
+    cand   = [targets; negatives]          (C,)        C = N + n_sample
+    R      = h_v W_y[cand]^T + b_y[cand]   (N, C)      sampled scores
+    loss   = L(R)                                      row i's target is column i
+
+and back again, with the item matrices' gradients kept row-sparse. The state is
+carried from block to block (reset where a new session starts), and the gradient
+stops at block borders: ``bptt=1`` is GRU4Rec's one-step gradient, ``bptt=k``
+truncated backpropagation through time over blocks of ``k`` steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+import warnings
+import zipfile
+
+import numpy as np
+
+from rnnrec._validation import as_rng, check_choice, check_dtype, check_positive_int
+from rnnrec.cells import GRU, LSTM, RNN
+from rnnrec.clipping import clip_grad_norm
+from rnnrec.model.dropout import dropout_backward, dropout_forward
+from rnnrec.model.output import (
+    merge_row_grads,
+    sampled_scores_backward,
+    sampled_scores_forward,
+)
+from rnnrec.optim import RowSparse, coalesce_rows
+
+log = logging.getLogger(__name__)
+
+CELLS = {"gru": GRU, "lstm": LSTM, "rnn": RNN}
+LOSSES = ("cross-entropy", "bpr-max", "top1-max", "bpr", "top1")
+OPTIMIZERS = ("adagrad", "adam", "sgd")
+FORMAT_VERSION = 1
+
+
+class SessionRecommender:
+    """Next-click recommender for sessions, trained with session-parallel batches.
+
+    Parameters
+    ----------
+    cell : {"gru", "lstm", "rnn"}, default "gru"
+        The recurrent cell.
+    layers : sequence of int, default (100,)
+        Hidden sizes of the stacked layers.
+    embedding : int or "tied", default 0
+        0: one-hot input (the first layer's input weights are an item table);
+        a positive int: an input embedding of that size; "tied": the input
+        embedding is the output item matrix ``W_y`` (GRU4Rec's constrained
+        embedding), of size ``layers[-1]``.
+    loss : {"cross-entropy", "bpr-max", "top1-max", "bpr", "top1"}
+        The sampled loss (see `rnnrec.losses`).
+    final_act : str, optional
+        Activation of the scores before the loss, "linear" or "elu-<alpha>";
+        default "linear", and "elu-1" for "bpr-max".
+    bpreg : float, default 1.0
+        Score regularisation of "bpr-max".
+    logq : float, default 0.0
+        Weight of the log-Q correction of "cross-entropy" for the sampling
+        probabilities of the candidates (1.0 for the full correction).
+    n_sample : int, default 2048
+        Extra negatives shared by the mini-batch.
+    sample_alpha : float, default 0.5
+        Negatives are drawn with probability proportional to popularity^alpha.
+    dropout_p_embed, dropout_p_hidden : float, default 0.0
+        Dropout on the input embedding and on every layer's output.
+    l2 : float, default 0.0
+        L2 penalty (weight decay) on the parameters a step touches (for the item
+        matrices, only the rows in the mini-batch).
+    optimizer : {"adagrad", "adam", "sgd"}, default "adagrad"
+        Adagrad with momentum and row-sparse updates (GRU4Rec's), Adam, or SGD
+        with momentum.
+    learning_rate : float, default 0.05
+    momentum : float, default 0.0
+    batch_size : int, default 32
+    n_epochs : int, default 5
+    bptt : int, default 1
+        Steps backpropagated through (see the module docstring).
+    clip_grad_norm : float, optional
+        Clip the global gradient norm of each step.
+    gru_variant : {"torch", "cho"}, default "torch"
+    dtype : {np.float32, np.float64}, default np.float32
+    backend : {"numba", "numpy"}, default "numba"
+    seed : int, optional
+        Seed of initialisation, sampling, dropout and shuffling.
+    verbose : bool, default False
+        Show a progress bar (tqdm, if installed) and log one line per epoch.
+
+    Attributes
+    ----------
+    item_ids_ : numpy.ndarray
+        The training items' own ids, index ``i`` naming item ``i``.
+    layers_ : list of RecurrentLayer
+    W_y_, b_y_ : numpy.ndarray
+        Output item matrix ``(V, H)`` and bias ``(V,)``.
+    E_ : numpy.ndarray or None
+        Input item table ``(V, D)`` (``(V, G*H)`` for one-hot input), None if tied.
+    history_ : list of dict
+        Per epoch: loss, seconds, events per second.
+    """
+
+    def __init__(
+        self,
+        *,
+        cell="gru",
+        layers=(100,),
+        embedding=0,
+        loss="cross-entropy",
+        final_act=None,
+        bpreg=1.0,
+        logq=0.0,
+        n_sample=2048,
+        sample_alpha=0.5,
+        dropout_p_embed=0.0,
+        dropout_p_hidden=0.0,
+        l2=0.0,
+        optimizer="adagrad",
+        learning_rate=0.05,
+        momentum=0.0,
+        batch_size=32,
+        n_epochs=5,
+        bptt=1,
+        clip_grad_norm=None,
+        gru_variant="torch",
+        dtype=np.float32,
+        backend="numba",
+        seed=None,
+        verbose=False,
+    ):
+        self.cell = cell
+        self.layers = layers
+        self.embedding = embedding
+        self.loss = loss
+        self.final_act = final_act
+        self.bpreg = bpreg
+        self.logq = logq
+        self.n_sample = n_sample
+        self.sample_alpha = sample_alpha
+        self.dropout_p_embed = dropout_p_embed
+        self.dropout_p_hidden = dropout_p_hidden
+        self.l2 = l2
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.bptt = bptt
+        self.clip_grad_norm = clip_grad_norm
+        self.gru_variant = gru_variant
+        self.dtype = dtype
+        self.backend = backend
+        self.seed = seed
+        self.verbose = verbose
+
+    # -- configuration ------------------------------------------------------------
+
+    def get_config(self):
+        """Return the constructor arguments as a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            Every constructor argument.
+        """
+        config = {name: getattr(self, name) for name in _CONFIG_NAMES}
+        config["layers"] = [int(h) for h in self.layers]
+        config["dtype"] = np.dtype(self.dtype).name
+        return config
+
+    def _check_config(self):
+        """Validate the arguments; called by `fit`."""
+        check_choice(self.cell, "cell", tuple(CELLS))
+        check_choice(self.loss, "loss", LOSSES)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.gru_variant, "gru_variant", ("torch", "cho"))
+        check_choice(self.backend, "backend", ("numba", "numpy"))
+        check_dtype(self.dtype)
+        if isinstance(self.layers, (int, np.integer)) or not len(self.layers):
+            raise ValueError(
+                "layers must be a non-empty sequence of hidden sizes, "
+                f"got {self.layers!r}"
+            )
+        for h in self.layers:
+            check_positive_int(h, "every entry of layers")
+        if self.embedding != "tied":
+            if isinstance(self.embedding, bool) or not isinstance(
+                self.embedding, (int, np.integer)
+            ):
+                raise TypeError(
+                    "embedding must be 0 (one-hot), a positive int or 'tied', "
+                    f"got {self.embedding!r}"
+                )
+            if self.embedding < 0:
+                raise ValueError(
+                    "embedding must be 0, a positive int or 'tied', "
+                    f"got {self.embedding}"
+                )
+        for name in ("batch_size", "n_epochs", "bptt"):
+            check_positive_int(getattr(self, name), name)
+        if isinstance(self.n_sample, bool) or not isinstance(
+            self.n_sample, (int, np.integer)
+        ):
+            raise TypeError(
+                f"n_sample must be a non-negative int, got {self.n_sample!r}"
+            )
+        if self.n_sample < 0:
+            raise ValueError(
+                f"n_sample must be a non-negative int, got {self.n_sample}"
+            )
+        for name in ("dropout_p_embed", "dropout_p_hidden"):
+            p = getattr(self, name)
+            if not (isinstance(p, (int, float)) and 0 <= p < 1):
+                raise ValueError(f"{name} must be in [0, 1), got {p!r}")
+        for name in ("learning_rate",):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        for name in ("momentum", "l2", "logq", "bpreg", "sample_alpha"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+                raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+        if self.clip_grad_norm is not None and not (
+            isinstance(self.clip_grad_norm, (int, float)) and self.clip_grad_norm > 0
+        ):
+            raise ValueError(
+                f"clip_grad_norm must be None or a positive number, got "
+                f"{self.clip_grad_norm!r}"
+            )
+
+    # -- parameters -----------------------------------------------------------------
+
+    def _build(self, n_items, rng):
+        dtype = np.dtype(self.dtype)
+        sizes = [int(h) for h in self.layers]
+        cls = CELLS[self.cell]
+        kwargs = {"variant": self.gru_variant} if self.cell == "gru" else {}
+        G = cls.n_gates
+        V = n_items
+        self.W_y_ = _uniform(rng, (V, sizes[-1]), dtype)
+        self.b_y_ = np.zeros(V, dtype)
+        if self.embedding == "tied":
+            self.E_, first_input = None, sizes[-1]
+        elif self.embedding == 0:
+            self.E_, first_input = _uniform(rng, (V, G * sizes[0]), dtype), G * sizes[0]
+        else:
+            self.E_, first_input = (
+                _uniform(rng, (V, self.embedding), dtype),
+                self.embedding,
+            )
+        inputs = [first_input, *sizes[:-1]]
+        self.layers_ = [
+            cls(D, H, dtype=dtype, seed=rng, backend=self.backend, **kwargs)
+            for D, H in zip(inputs, sizes, strict=True)
+        ]
+        if self.embedding == 0:
+            # The item table replaces the first layer's input weights.
+            self.layers_[0].params["weight_ih"] = np.zeros((G * sizes[0], 1), dtype)
+            self.layers_[0].input_size = 1
+
+    def _param_dict(self):
+        """All trainable arrays by name (the optimizer's view of the model)."""
+        params = {"W_y": self.W_y_, "b_y": self.b_y_}
+        if self.E_ is not None:
+            params["E"] = self.E_
+        for i, layer in enumerate(self.layers_):
+            for name, value in layer.params.items():
+                if not (i == 0 and self.embedding == 0 and name == "weight_ih"):
+                    params[f"layer{i}.{name}"] = value
+        return params
+
+    @property
+    def n_items(self):
+        """int: number of items the model scores (V); needs a fitted model."""
+        self._check_fitted()
+        return len(self.b_y_)
+
+    def _input_table(self):
+        return self.W_y_ if self.E_ is None else self.E_
+
+    def _set_params(self, params):
+        """Point the model at new arrays, keyed like `_param_dict` (for checks)."""
+        self.W_y_, self.b_y_ = params["W_y"], params["b_y"]
+        if self.E_ is not None:
+            self.E_ = params["E"]
+        for i, layer in enumerate(self.layers_):
+            for name in list(layer.params):
+                key = f"layer{i}.{name}"
+                if key in params:
+                    layer.params[name] = params[key]
+
+    # -- one block forward and backward ------------------------------------------------
+
+    def _train_block(self, batch, states, negatives, loss_fn, rng, sampler=None):
+        """Forward and backward over one block; return loss, grads, final states.
+
+        ``negatives`` are the block's shared sampled items; ``rng`` drives
+        dropout (None: no dropout, as in the gradient checks); ``sampler`` gives
+        the sampling probabilities of the log-Q correction.
+        """
+        T, B = batch.inputs.shape
+        onehot = self.embedding == 0
+        x = self._input_table()[batch.inputs]  # (T, B, D)
+        p_embed = self.dropout_p_embed if rng is not None else 0.0
+        p_hidden = self.dropout_p_hidden if rng is not None else 0.0
+        if onehot:
+            # Dropping a one-hot input drops its whole row of the projection.
+            x, mask_e = _row_dropout(x, p_embed, rng)
+        else:
+            x, mask_e = dropout_forward(x, p_embed, rng)
+        caches, masks, finals = [], [], []
+        for i, layer in enumerate(self.layers_):
+            out, final, cache = layer.forward(
+                x, states[i], batch.reset, projected=(i == 0 and onehot)
+            )
+            x, mask = dropout_forward(out, p_hidden, rng)
+            caches.append(cache)
+            masks.append(mask)
+            finals.append(final)
+
+        H = x.shape[2]
+        positions = np.flatnonzero(batch.valid.ravel())  # (N,)
+        h_v = x.reshape(T * B, H)[positions]  # (N, H)
+        targets = batch.targets.ravel()[positions]  # (N,)
+        candidates = np.concatenate([targets, negatives])  # (C,)
+        scores, score_cache = sampled_scores_forward(
+            h_v, self.W_y_, self.b_y_, candidates
+        )
+        log_q = None
+        if self.loss == "cross-entropy" and self.logq and sampler is not None:
+            log_q = (self.logq * sampler.log_probability(candidates)).astype(
+                scores.dtype
+            )
+        loss, loss_cache = loss_fn.forward(scores, log_q)
+        d_scores = loss_fn.backward(loss_cache)
+
+        dh_v, dW_y, db_y = sampled_scores_backward(d_scores, score_cache)
+        d_x = np.zeros((T * B, H), x.dtype)  # (T*B, H)
+        d_x[positions] = dh_v
+        d_x = d_x.reshape(T, B, H)
+        grads = {"W_y": dW_y, "b_y": db_y}
+        for i in reversed(range(len(self.layers_))):
+            d_out = dropout_backward(d_x, masks[i])
+            d_x, _, layer_grads = self.layers_[i].backward(d_out, caches[i])
+            for name, g in layer_grads.items():
+                grads[f"layer{i}.{name}"] = g
+        d_x = dropout_backward(d_x, mask_e)
+        rows = batch.inputs.ravel()[positions]
+        d_table = coalesce_rows(rows, d_x.reshape(T * B, -1)[positions])
+        if self.E_ is None:
+            grads["W_y"] = merge_row_grads(grads["W_y"], d_table)
+        else:
+            grads["E"] = d_table
+        return float(loss), grads, finals
+
+    # -- training -------------------------------------------------------------------
+
+    def fit(self, train, valid=None):
+        """Train on sessions.
+
+        Parameters
+        ----------
+        train : rnnrec.data.Sessions
+            Training sessions, in time order.
+        valid : rnnrec.data.Sessions, optional
+            Sessions evaluated (Recall@20, MRR@20) after every epoch; they must
+            share ``train``'s item index.
+
+        Returns
+        -------
+        SessionRecommender
+            ``self``.
+        """
+        from rnnrec.data import session_parallel_batches
+        from rnnrec.data.batches import n_pairs
+        from rnnrec.losses import get_loss
+        from rnnrec.sampling import PopularitySampler
+
+        self._check_config()
+        if train.n_items < 2:
+            raise ValueError(f"train must hold at least 2 items, has {train.n_items}")
+        rng = as_rng(self.seed)
+        self._build(train.n_items, rng)
+        self.item_ids_ = np.asarray(train.item_ids)
+        counts = train.item_counts()
+        sampler = PopularitySampler(counts, self.sample_alpha, seed=rng)
+        final_act = self.final_act or ("elu-1" if self.loss == "bpr-max" else "linear")
+        loss_params = {"bpreg": self.bpreg} if self.loss == "bpr-max" else {}
+        loss_fn = get_loss(self.loss, final_activation=final_act, **loss_params)
+        optimizer = self._make_optimizer()
+        total_pairs = n_pairs(train)
+        if total_pairs == 0:
+            raise ValueError("train has no session of 2 or more clicks to learn from")
+        self.history_ = []
+        for epoch in range(1, self.n_epochs + 1):
+            start, losses, weights = time.perf_counter(), 0.0, 0
+            states = None
+            progress = _progress(total_pairs, f"epoch {epoch}", self.verbose)
+            batches = session_parallel_batches(
+                train,
+                self.batch_size,
+                steps=self.bptt,
+                shuffle=False,
+                seed=rng,
+            )
+            for step, batch in enumerate(batches, start=1):
+                states = self._carry(states, batch)
+                negatives = sampler.sample(self.n_sample)
+                loss, grads, states = self._train_block(
+                    batch, states, negatives, loss_fn, rng, sampler
+                )
+                n = int(batch.valid.sum())
+                if not math.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the loss became {loss} at epoch {epoch}, step {step}; "
+                        f"lower learning_rate (now {self.learning_rate}), set "
+                        "clip_grad_norm, or train in float64"
+                    )
+                self._apply(grads, optimizer)
+                losses += loss * n
+                weights += n
+                if progress is not None:
+                    progress.update(n)
+                    progress.set_postfix(loss=f"{losses / weights:.4f}")
+            if progress is not None:
+                progress.close()
+            seconds = time.perf_counter() - start
+            record = {
+                "epoch": epoch,
+                "loss": losses / max(weights, 1),
+                "seconds": seconds,
+                "events_per_second": weights / seconds,
+            }
+            if valid is not None:
+                from rnnrec.evaluation import evaluate_next_click
+
+                record.update(evaluate_next_click(self, valid, cutoffs=(20,)))
+            self.history_.append(record)
+            log.info(
+                "epoch %d  loss %.4f  %.1f s  %.0f events/s",
+                epoch,
+                record["loss"],
+                seconds,
+                record["events_per_second"],
+            )
+        return self
+
+    def _carry(self, states, batch):
+        """States for the new block: the previous block's rows named by carry."""
+        B = batch.inputs.shape[1]
+        if states is None:
+            return [layer.zero_state(B) for layer in self.layers_]
+        return [_take_rows(s, batch.carry) for s in states]
+
+    def _make_optimizer(self):
+        from rnnrec import optim
+
+        params = self._param_dict()
+        lr, mom, l2 = self.learning_rate, self.momentum, self.l2
+        if self.optimizer == "adagrad":
+            return optim.AdagradM(params, lr=lr, momentum=mom, weight_decay=l2)
+        if self.optimizer == "adam":
+            return optim.Adam(params, lr=lr, weight_decay=l2)
+        return optim.SGD(params, lr=lr, momentum=mom, weight_decay=l2)
+
+    def _apply(self, grads, optimizer):
+        """Clip the step's gradients (if asked) and take one optimizer step."""
+        if self.clip_grad_norm is not None:
+            arrays = [
+                g.values if isinstance(g, RowSparse) else g for g in grads.values()
+            ]
+            clip_grad_norm(arrays, self.clip_grad_norm)
+        optimizer.step(grads)
+
+    # -- scoring (the protocol the evaluation loop uses) ------------------------------
+
+    def init_state(self, batch_size):
+        """Return zero states for ``batch_size`` session slots.
+
+        Parameters
+        ----------
+        batch_size : int
+            B.
+
+        Returns
+        -------
+        list
+            One state per layer.
+        """
+        self._check_fitted()
+        return [layer.zero_state(batch_size) for layer in self.layers_]
+
+    def carry_state(self, state, carry):
+        """Keep the slots named by ``carry`` (new slot b continues old slot carry[b]).
+
+        Parameters
+        ----------
+        state : list
+            From `init_state` or `score_next`.
+        carry : numpy.ndarray
+            ``(B',)`` int64.
+
+        Returns
+        -------
+        list
+            The new state.
+        """
+        return [_take_rows(s, carry) for s in state]
+
+    def score_next(self, state, items, reset):
+        """Score every item as the next click of each slot's session.
+
+        Parameters
+        ----------
+        state : list
+            One state per layer, for B slots.
+        items : numpy.ndarray
+            ``(B,)`` int64, each slot's current click (item index).
+        reset : numpy.ndarray
+            ``(B,)`` bool, a new session starts at this click.
+
+        Returns
+        -------
+        scores : numpy.ndarray
+            ``(B, V)``.
+        state : list
+            The updated state.
+        """
+        x = self._input_table()[items][None]  # (1, B, D)
+        new_state = []
+        for i, layer in enumerate(self.layers_):
+            out, final, _ = layer.forward(
+                x, state[i], reset[None], projected=(i == 0 and self.embedding == 0)
+            )
+            x = out
+            new_state.append(final)
+        scores = x[0] @ self.W_y_.T + self.b_y_  # (B, V)
+        return scores, new_state
+
+    def _check_fitted(self):
+        if not hasattr(self, "layers_"):
+            raise RuntimeError("this SessionRecommender is not fitted yet; call fit")
+
+    # -- recommending ---------------------------------------------------------
+
+    def recommend(self, session_items, k=20, exclude_seen=False):
+        """Recommend the next items for one session given its clicks so far.
+
+        Parameters
+        ----------
+        session_items : sequence
+            The session's clicks, as the user's own item ids, oldest first.
+        k : int, default 20
+            Number of recommendations.
+        exclude_seen : bool, default False
+            Leave out items already clicked in the session.
+
+        Returns
+        -------
+        items : numpy.ndarray
+            ``(k,)`` item ids, best first.
+        scores : numpy.ndarray
+            ``(k,)`` their scores.
+        """
+        items, scores = self.recommend_batch(
+            [session_items], k=k, exclude_seen=exclude_seen
+        )
+        return items[0], scores[0]
+
+    def recommend_batch(self, sessions, k=20, exclude_seen=False):
+        """Recommend for many sessions at once (see `recommend`).
+
+        Parameters
+        ----------
+        sessions : sequence of sequences
+            Each session's clicks as item ids.
+        k : int, default 20
+            Number of recommendations per session.
+        exclude_seen : bool, default False
+            Leave out items already clicked in each session.
+
+        Returns
+        -------
+        items : numpy.ndarray
+            ``(n_sessions, k)`` item ids.
+        scores : numpy.ndarray
+            ``(n_sessions, k)`` scores.
+        """
+        self._check_fitted()
+        k = check_positive_int(k, "k")
+        V = self.n_items
+        if k > V:
+            raise ValueError(f"k must be at most the number of items ({V}), got {k}")
+        index = self._item_index()
+        encoded = []
+        for n, session in enumerate(sessions):
+            if len(session) == 0:
+                raise ValueError(f"session {n} is empty; give at least one click")
+            unknown = [i for i in session if i not in index]
+            if unknown:
+                raise ValueError(
+                    f"session {n} holds item ids unknown to the model: {unknown[:5]}"
+                )
+            encoded.append(np.array([index[i] for i in session], dtype=np.int64))
+        out_items = np.empty((len(encoded), k), dtype=self.item_ids_.dtype)
+        out_scores = np.empty((len(encoded), k), dtype=self.W_y_.dtype)
+        for n, clicks in enumerate(encoded):
+            state = self.init_state(1)
+            reset = np.zeros(1, dtype=bool)
+            for item in clicks:
+                scores, state = self.score_next(state, np.array([item]), reset)
+            row = scores[0].copy()
+            if exclude_seen:
+                row[clicks] = -np.inf
+            top = np.argpartition(-row, k - 1)[:k]
+            top = top[np.argsort(-row[top], kind="stable")]
+            out_items[n] = self.item_ids_[top]
+            out_scores[n] = row[top]
+        return out_items, out_scores
+
+    def _item_index(self):
+        if getattr(self, "_index_cache", None) is None:
+            self._index_cache = {
+                item.item() if hasattr(item, "item") else item: i
+                for i, item in enumerate(self.item_ids_)
+            }
+        return self._index_cache
+
+    # -- saving and loading ----------------------------------------------------
+
+    def save(self, path):
+        """Save the fitted model to one ``.npz`` file (no pickle).
+
+        The file holds the configuration as JSON, the format version, the item
+        ids and every parameter array. It is written to a temporary file that is
+        renamed over ``path``, so an existing file is never left half-written.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination; ``.npz`` is not appended.
+        """
+        self._check_fitted()
+        arrays = {f"param/{k}": v for k, v in self._param_dict().items()}
+        if self.embedding == 0:
+            arrays.pop("param/layer0.weight_ih", None)
+        if self.item_ids_.dtype == object:
+            raise TypeError("item ids must be numbers or strings to be saved")
+        meta = {"format_version": FORMAT_VERSION, "config": self.get_config()}
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f,
+                    meta=np.array(json.dumps(meta)),
+                    item_ids=self.item_ids_,
+                    **arrays,
+                )
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model written by `save`, checking everything it reads.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.npz`` file.
+
+        Returns
+        -------
+        SessionRecommender
+            The fitted model.
+        """
+        path = os.fspath(path)
+        try:
+            return cls._load(path)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+            if isinstance(err, ValueError) and str(err).startswith(path):
+                raise  # already a message about this file
+            raise ValueError(f"{path} is not an rnnrec model file: {err}") from None
+
+    @classmethod
+    def _load(cls, path):
+        data = np.load(path, allow_pickle=False)
+        with data:
+            names = set(data.files)
+            if "meta" not in names or "item_ids" not in names:
+                raise ValueError(
+                    f"{path} is not an rnnrec model file (no meta or item_ids)"
+                )
+            try:
+                meta = json.loads(str(data["meta"]))
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"{path}: unreadable metadata: {err}") from None
+            version = meta.get("format_version")
+            if version != FORMAT_VERSION:
+                raise ValueError(
+                    f"{path} has format version {version!r}; this rnnrec reads version "
+                    f"{FORMAT_VERSION}"
+                )
+            config = dict(meta["config"])
+            config["dtype"] = np.dtype(config["dtype"]).type
+            config["layers"] = tuple(config["layers"])
+            model = cls(**config)
+            model._check_config()
+            item_ids = data["item_ids"]
+            model._build(len(item_ids), np.random.default_rng(0))
+            model.item_ids_ = item_ids
+            expected = model._param_dict()
+            stored = {n[len("param/") :] for n in names if n.startswith("param/")}
+            if stored != set(expected):
+                missing = sorted(set(expected) - stored)
+                extra = sorted(stored - set(expected))
+                raise ValueError(
+                    f"{path}: arrays missing {missing}, unexpected {extra}"
+                )
+            for name, target in expected.items():
+                value = data[f"param/{name}"]
+                if value.shape != target.shape or value.dtype != target.dtype:
+                    raise ValueError(
+                        f"{path}: array {name} has shape {value.shape} and dtype "
+                        f"{value.dtype}, expected {target.shape} and {target.dtype}"
+                    )
+                if not np.isfinite(value).all():
+                    raise ValueError(f"{path}: array {name} holds NaN or infinity")
+                target[...] = value
+        return model
+
+
+_CONFIG_NAMES = (
+    "cell", "layers", "embedding", "loss", "final_act", "bpreg", "logq", "n_sample",
+    "sample_alpha", "dropout_p_embed", "dropout_p_hidden", "l2", "optimizer",
+    "learning_rate", "momentum", "batch_size", "n_epochs", "bptt", "clip_grad_norm",
+    "gru_variant", "dtype", "backend", "seed", "verbose",
+)  # fmt: skip
+
+
+def _uniform(rng, shape, dtype):
+    """GRU4Rec's initialisation: ``U(-s, s)`` with ``s = sqrt(6 / (rows + cols))``."""
+    bound = np.sqrt(6.0 / (shape[0] + shape[1]))
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def _row_dropout(x, p, rng):
+    """Dropout of whole input rows (a one-hot input is kept or dropped at once)."""
+    if p == 0:
+        return x, None
+    T, B, _ = x.shape
+    keep = (rng.random((T, B, 1)) >= p).astype(x.dtype) / x.dtype.type(1 - p)
+    return x * keep, keep
+
+
+def _take_rows(state, rows):
+    if isinstance(state, tuple):
+        return tuple(s[rows] for s in state)
+    return state[rows]
+
+
+def _progress(total, description, verbose):
+    if not verbose:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        warnings.warn(
+            "install tqdm for a progress bar (pip install rnnrec[progress])",
+            stacklevel=3,
+        )
+        return None
+    return tqdm(total=total, desc=description, unit="event", leave=False)
