@@ -90,7 +90,8 @@ class SessionRecommender:
         Steps backpropagated through (see the module docstring).
     clip_grad_norm : float, optional
         Clip the global gradient norm of each step.
-    gru_variant : {"torch", "cho"}, default "torch"
+    gru_variant : {"cho", "torch"}, default "cho"
+        Where the GRU applies its reset gate; "cho" as GRU4Rec does.
     dtype : {np.float32, np.float64}, default np.float32
     backend : {"numba", "numpy"}, default "numba"
     seed : int, optional
@@ -133,7 +134,7 @@ class SessionRecommender:
         n_epochs=5,
         bptt=1,
         clip_grad_norm=None,
-        gru_variant="torch",
+        gru_variant="cho",
         dtype=np.float32,
         backend="numba",
         seed=None,
@@ -242,6 +243,11 @@ class SessionRecommender:
     # -- parameters -----------------------------------------------------------------
 
     def _build(self, n_items, rng):
+        """Create the parameters, initialised as GRU4Rec does.
+
+        Item matrices ``U(-s, s)`` with ``s = sqrt(6 / (V + H))``; the layers'
+        weights Glorot-uniform per gate, their biases zero.
+        """
         dtype = np.dtype(self.dtype)
         sizes = [int(h) for h in self.layers]
         cls = CELLS[self.cell]
@@ -261,7 +267,15 @@ class SessionRecommender:
             )
         inputs = [first_input, *sizes[:-1]]
         self.layers_ = [
-            cls(D, H, dtype=dtype, seed=rng, backend=self.backend, **kwargs)
+            cls(
+                D,
+                H,
+                dtype=dtype,
+                seed=rng,
+                backend=self.backend,
+                init="glorot",
+                **kwargs,
+            )
             for D, H in zip(inputs, sizes, strict=True)
         ]
         if self.embedding == 0:
@@ -302,12 +316,13 @@ class SessionRecommender:
 
     # -- one block forward and backward ------------------------------------------------
 
-    def _train_block(self, batch, states, negatives, loss_fn, rng, sampler=None):
+    def _train_block(self, batch, states, negatives, loss_fn, rng, log_p0=None):
         """Forward and backward over one block; return loss, grads, final states.
 
         ``negatives`` are the block's shared sampled items; ``rng`` drives
-        dropout (None: no dropout, as in the gradient checks); ``sampler`` gives
-        the sampling probabilities of the log-Q correction.
+        dropout (None: no dropout, as in the gradient checks); ``log_p0`` is the
+        log of every item's share of the training clicks, for the log-Q
+        correction.
         """
         T, B = batch.inputs.shape
         onehot = self.embedding == 0
@@ -338,10 +353,14 @@ class SessionRecommender:
             h_v, self.W_y_, self.b_y_, candidates
         )
         log_q = None
-        if self.loss == "cross-entropy" and self.logq and sampler is not None:
-            log_q = (self.logq * sampler.log_probability(candidates)).astype(
-                scores.dtype
+        if self.loss == "cross-entropy" and self.logq and log_p0 is not None:
+            # Log-Q correction: a column is in the softmax with the probability
+            # that its item was drawn, the data frequency p0 for the batch's own
+            # targets and p0^alpha (unnormalised, as in GRU4Rec) for the samples.
+            log_q = self.logq * np.concatenate(
+                [log_p0[targets], self.sample_alpha * log_p0[negatives]]
             )
+            log_q = log_q.astype(scores.dtype)
         loss, loss_cache = loss_fn.forward(scores, log_q)
         d_scores = loss_fn.backward(loss_cache)
 
@@ -395,6 +414,9 @@ class SessionRecommender:
         self.item_ids_ = np.asarray(train.item_ids)
         counts = train.item_counts()
         sampler = PopularitySampler(counts, self.sample_alpha, seed=rng)
+        # Items never clicked in training (possible in synthetic data) get a tiny
+        # share instead of log(0); they are never targets.
+        log_p0 = np.log(np.maximum(counts, 1e-3) / counts.sum())
         final_act = self.final_act or ("elu-1" if self.loss == "bpr-max" else "linear")
         loss_params = {"bpreg": self.bpreg} if self.loss == "bpr-max" else {}
         loss_fn = get_loss(self.loss, final_activation=final_act, **loss_params)
@@ -418,7 +440,7 @@ class SessionRecommender:
                 states = self._carry(states, batch)
                 negatives = sampler.sample(self.n_sample)
                 loss, grads, states = self._train_block(
-                    batch, states, negatives, loss_fn, rng, sampler
+                    batch, states, negatives, loss_fn, rng, log_p0
                 )
                 n = int(batch.valid.sum())
                 if not math.isfinite(loss):
