@@ -321,8 +321,7 @@ class SessionRecommender:
 
         ``negatives`` are the block's shared sampled items; ``rng`` drives
         dropout (None: no dropout, as in the gradient checks); ``log_p0`` is the
-        log of every item's share of the training clicks, for the log-Q
-        correction.
+        log of every item's training click count, for the log-Q correction.
         """
         T, B = batch.inputs.shape
         onehot = self.embedding == 0
@@ -355,8 +354,9 @@ class SessionRecommender:
         log_q = None
         if self.loss == "cross-entropy" and self.logq and log_p0 is not None:
             # Log-Q correction: a column is in the softmax with the probability
-            # that its item was drawn, the data frequency p0 for the batch's own
-            # targets and p0^alpha (unnormalised, as in GRU4Rec) for the samples.
+            # that its item was drawn, proportional to its click count p0 for the
+            # batch's own targets and to p0^alpha for the samples (unnormalised,
+            # as in GRU4Rec).
             log_q = self.logq * np.concatenate(
                 [log_p0[targets], self.sample_alpha * log_p0[negatives]]
             )
@@ -414,9 +414,11 @@ class SessionRecommender:
         self.item_ids_ = np.asarray(train.item_ids)
         counts = train.item_counts()
         sampler = PopularitySampler(counts, self.sample_alpha, seed=rng)
-        # Items never clicked in training (possible in synthetic data) get a tiny
-        # share instead of log(0); they are never targets.
-        log_p0 = np.log(np.maximum(counts, 1e-3) / counts.sum())
+        # Log click counts, unnormalised as in GRU4Rec (the normaliser would shift
+        # the targets' columns against the samples' ones). Items never clicked in
+        # training (possible in synthetic data) are never targets; they get a
+        # small count instead of log(0).
+        log_p0 = np.log(np.maximum(counts, 1e-3))
         final_act = self.final_act or ("elu-1" if self.loss == "bpr-max" else "linear")
         loss_params = {"bpreg": self.bpreg} if self.loss == "bpr-max" else {}
         loss_fn = get_loss(self.loss, final_activation=final_act, **loss_params)
