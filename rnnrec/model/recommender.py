@@ -90,8 +90,10 @@ class SessionRecommender:
         Steps backpropagated through (see the module docstring).
     clip_grad_norm : float, optional
         Clip the global gradient norm of each step.
-    gru_variant : {"cho", "torch"}, default "cho"
-        Where the GRU applies its reset gate; "cho" as GRU4Rec does.
+    gru_variant : {"torch", "cho"}, default "torch"
+        Where the GRU applies its reset gate. GRU4Rec uses PyTorch's GRU cell
+        ("torch") with an embedding or tied input, and Cho's form only in the
+        first layer of its one-hot mode.
     dtype : {np.float32, np.float64}, default np.float32
     backend : {"numba", "numpy"}, default "numba"
     seed : int, optional
@@ -134,7 +136,7 @@ class SessionRecommender:
         n_epochs=5,
         bptt=1,
         clip_grad_norm=None,
-        gru_variant="cho",
+        gru_variant="torch",
         dtype=np.float32,
         backend="numba",
         seed=None,
@@ -361,8 +363,12 @@ class SessionRecommender:
                 [log_p0[targets], self.sample_alpha * log_p0[negatives]]
             )
             log_q = log_q.astype(scores.dtype)
-        loss, loss_cache = loss_fn.forward(scores, log_q)
-        d_scores = loss_fn.backward(loss_cache)
+        # The block's loss is the sum over its N predictions, as in GRU4Rec: with
+        # Adagrad's epsilon, the mean would shrink the steps of rare items.
+        mean, loss_cache = loss_fn.forward(scores, log_q)
+        N = len(positions)
+        loss = mean * N
+        d_scores = loss_fn.backward(loss_cache, d_loss=N)
 
         dh_v, dW_y, db_y = sampled_scores_backward(d_scores, score_cache)
         d_x = np.zeros((T * B, H), x.dtype)  # (T*B, H)
@@ -445,14 +451,16 @@ class SessionRecommender:
                     batch, states, negatives, loss_fn, rng, log_p0
                 )
                 n = int(batch.valid.sum())
-                if not math.isfinite(loss):
+                loss_per_event = loss / n
+                if not math.isfinite(loss_per_event):
                     raise FloatingPointError(
-                        f"the loss became {loss} at epoch {epoch}, step {step}; "
+                        f"the loss became {loss_per_event} at epoch {epoch}, "
+                        f"step {step}; "
                         f"lower learning_rate (now {self.learning_rate}), set "
                         "clip_grad_norm, or train in float64"
                     )
                 self._apply(grads, optimizer)
-                losses += loss * n
+                losses += loss
                 weights += n
                 if progress is not None:
                     progress.update(n)
