@@ -15,9 +15,10 @@ The checks follow four rules:
 
 The relative error of an entry is ``|a - n| / max(|a|, |n|, atol / rtol)``, where
 ``atol`` is the rounding noise of the central difference,
-``8 eps max(|f(x+h)|, |f(x)|, |f(x-h)|) / h``: a gradient smaller than the noise
-can only be checked to the noise. An entry passes when the error is at most
-``rtol``.
+``8 eps max(|f(x+h)|, |f(x-h)|) / h``, where ``|f|`` may be replaced by the sum of
+the absolute values of the terms of ``f`` (return ``(value, magnitude)``): a
+gradient smaller than the noise can only be checked to the noise. An entry
+passes when the error is at most ``rtol``.
 
 An entry that fails gets a second, more accurate numeric value before it is
 judged: Richardson extrapolation ``(4 D(h/2) - D(h)) / 3`` of the central
@@ -220,21 +221,39 @@ def numeric_gradient(f, inputs, name, *, step=1e-5):
     return grad
 
 
+def _evaluate(f, inputs):
+    """Call ``f``; return its value and the magnitude its rounding scales with.
+
+    ``f`` may return a float, or a pair ``(value, magnitude)`` where
+    ``magnitude`` is the sum of the absolute values of the terms summed into
+    ``value``: when terms cancel, rounding noise follows their size, not the
+    size of their sum.
+    """
+    out = f(inputs)
+    if isinstance(out, tuple):
+        value, magnitude = (float(v) for v in out)
+        return value, max(abs(value), magnitude)
+    value = float(out)
+    return value, abs(value)
+
+
 def _differences(f, inputs, name, where, step, f0=None):
     """Return central, forward and backward slopes and the noise level."""
-    values = []
+    values, sizes = [], []
     for sign in (1.0, -1.0):
         trial = _fresh(inputs)
         if isinstance(where, tuple):
             trial[name][where] += sign * step
         else:
             trial[name] += sign * step * where
-        values.append(float(f(trial)))
+        value, size = _evaluate(f, trial)
+        values.append(value)
+        sizes.append(size)
     fp, fm = values
     central = (fp - fm) / (2 * step)
+    noise = 8 * EPS64 * max(sizes) / step
     if f0 is None:
-        return central, None, None, 8 * EPS64 * max(abs(fp), abs(fm)) / step
-    noise = 8 * EPS64 * max(abs(fp), abs(fm), abs(f0)) / step
+        return central, None, None, noise
     return central, (fp - f0) / step, (f0 - fm) / step, noise
 
 
@@ -255,7 +274,7 @@ def _kink_slopes(f, inputs, name, where, step, gap, atol):
 
 
 def _f0(f, inputs):
-    return float(f(_fresh(inputs)))
+    return _evaluate(f, _fresh(inputs))[0]
 
 
 def check_gradients(
@@ -275,7 +294,8 @@ def check_gradients(
     Parameters
     ----------
     f : callable
-        ``f(inputs) -> float``; called with fresh copies of ``inputs``.
+        ``f(inputs) -> float`` or ``-> (float, magnitude)`` (see the module
+        docstring); called with fresh copies of ``inputs``.
     inputs : dict of str to numpy.ndarray
         Float64 arrays at which to differentiate; never modified.
     analytic : dict of str to numpy.ndarray
@@ -474,9 +494,11 @@ def check_layer(
         twin.params = {k: inputs[k] for k in layer.params}
         out, final, _ = twin.forward(inputs["x"], _state_from(inputs, layer), reset)
         total = np.sum(g_out * out)
+        magnitude = np.sum(np.abs(g_out * out))
         for g, s in _pairs(g_state, final):
             total += np.sum(g * s)
-        return total
+            magnitude += np.sum(np.abs(g * s))
+        return total, magnitude
 
     inputs = {"x": x, **_state_items(state), **layer.params}
     twin.params = {k: v.copy() for k, v in layer.params.items()}
