@@ -84,6 +84,12 @@ def check_choice(value, name: str, allowed) -> str:
     return value
 
 
+def _shape_text(shape):
+    """Write a shape as Python does, ``(2,)`` for one dimension, names allowed."""
+    parts = [str(s) for s in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
 def check_array(
     a,
     name: str,
@@ -128,7 +134,7 @@ def check_array(
         return a
 
     # Something is wrong: find what, and say it.
-    expected = "(" + ", ".join(str(s) for s in shape) + ")"
+    expected = _shape_text(shape)
     if not isinstance(a, np.ndarray):
         raise TypeError(
             f"{name} must be a numpy array of shape {expected}, got {type(a).__name__}"
@@ -168,7 +174,7 @@ def check_mask(mask, name: str, shape: tuple) -> np.ndarray:
     numpy.ndarray
         The mask.
     """
-    expected = "(" + ", ".join(str(s) for s in shape) + ")"
+    expected = _shape_text(shape)
     if not isinstance(mask, np.ndarray):
         raise TypeError(
             f"{name} must be a boolean numpy array of shape {expected}, "

@@ -407,7 +407,9 @@ class ItemKNN(_Baseline):
     ``S_i`` the set of sessions containing item ``i`` (repeats within a session
     count once), the similarity of ``i`` and ``j != i`` is::
 
-        sim(i, j) = |S_i ∩ S_j| / ((|S_i| + lambda)^alpha (|S_j| + lambda)^(1 - alpha))
+        sim(i, j) = |S_i ∩ S_j| / ((|S_i| + λ)^α (|S_j| + λ)^(1 - α))
+
+    (``λ`` is ``shrinkage``, ``α`` is ``alpha``).
 
     With ``lambda = 0`` and ``alpha = 0.5`` this is the cosine similarity of the
     items' session vectors, ``|S_i ∩ S_j| / sqrt(|S_i| |S_j|)``, the item-kNN

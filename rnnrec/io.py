@@ -6,26 +6,27 @@ import os
 import tempfile
 
 
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` through a temporary file and a rename.
+def atomic_write(path, write):
+    """Write ``path`` through a temporary file in the same folder and a rename.
 
-    The text goes to a temporary file in the same folder, which is flushed,
-    synced and then renamed over ``path``: a reader sees the old file or the new
-    one, never a part of it.
+    ``write(f)`` fills a binary file object; the file is then flushed, synced and
+    renamed over ``path``: a reader sees the old file or the new one, never a
+    part of it. If ``write`` raises, the temporary file is removed and ``path``
+    is left as it was.
 
     Parameters
     ----------
     path : str or os.PathLike
         Destination.
-    text : str
-        Content, written as UTF-8.
+    write : callable
+        ``write(f)`` for a file object opened for binary writing.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -33,3 +34,16 @@ def atomic_write_text(path, text):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` as UTF-8 to ``path`` with `atomic_write`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination.
+    text : str
+        Content.
+    """
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))

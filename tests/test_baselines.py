@@ -294,7 +294,7 @@ def test_fit_needs_sessions(cls):
             np.array([0, 1]),
             np.array([True]),
             ValueError,
-            "reset must have shape (2), got (1,)",
+            "reset must have shape (2,), got (1,)",
         ),
     ],
 )

@@ -478,7 +478,7 @@ def test_load_params_with_a_wrong_shape(variant, name):
     before = {k: v.copy() for k, v in layer.params.items()}
     shape = shapes_of(layer)[name]
     wrong = (shape[0] + 1, *shape[1:])
-    expected = "(" + ", ".join(str(n) for n in shape) + ")"
+    expected = str(tuple(shape))
     message = f"params[{name!r}] must have shape {expected}, got {wrong}"
     with pytest.raises(ValueError, match=re.escape(message)):
         layer.load_params({**layer.params, name: np.zeros(wrong)})
@@ -491,7 +491,7 @@ def test_load_params_with_a_wrong_shape(variant, name):
 def test_load_params_with_a_wrong_number_of_dimensions(variant):
     layer = build(variant, "numpy")
     GH = layer.n_gates * H
-    message = f"params['bias_ih'] must have 1 dimensions ({GH}), got 2"
+    message = f"params['bias_ih'] must have 1 dimensions ({GH},), got 2"
     with pytest.raises(ValueError, match=re.escape(message)):
         layer.load_params({**layer.params, "bias_ih": np.zeros((GH, 1))})
 

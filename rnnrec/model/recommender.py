@@ -30,6 +30,7 @@ import numpy as np
 from rnnrec._validation import as_rng, check_choice, check_dtype, check_positive_int
 from rnnrec.cells import GRU, LSTM, RNN
 from rnnrec.clipping import clip_grad_norm
+from rnnrec.io import atomic_write
 from rnnrec.model.dropout import dropout_backward, dropout_forward
 from rnnrec.model.output import (
     merge_row_grads,
@@ -690,23 +691,12 @@ class SessionRecommender:
         if self.item_ids_.dtype == object:
             raise TypeError("item ids must be numbers or strings to be saved")
         meta = {"format_version": FORMAT_VERSION, "config": self.get_config()}
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(
-                    f,
-                    meta=np.array(json.dumps(meta)),
-                    item_ids=self.item_ids_,
-                    **arrays,
-                )
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(
+            path,
+            lambda f: np.savez(
+                f, meta=np.array(json.dumps(meta)), item_ids=self.item_ids_, **arrays
+            ),
+        )
 
     @classmethod
     def load(cls, path):
