@@ -56,7 +56,7 @@ MODEL_OPTIONS = [
     ("--clip-grad-norm", "clip_grad_norm", float, "clip the global gradient norm"),
     ("--gru-variant", "gru_variant", str, "torch or cho"),
     ("--dtype", "dtype", str, "float32 or float64"),
-    ("--seed", "seed", int, "seed"),
+    ("--seed", "seed", int, "seed (default 0)"),
 ]
 
 
@@ -267,6 +267,9 @@ def model_config(args):
             raise ValueError(
                 f"--embedding must be 0, a size or tied, got {config['embedding']!r}"
             ) from None
+    # The command line is reproducible by default: the same command, the same
+    # model (the library's own default, None, draws a fresh seed).
+    config.setdefault("seed", 0)
     if "layers" in config:
         config["layers"] = tuple(config["layers"])
     if "dtype" in config:
@@ -347,6 +350,7 @@ def run_train(args):
             "config": model.get_config(),
             "seconds": seconds,
             "events_per_second": model.history_[-1]["events_per_second"],
+            "history": model.history_,
             "baselines": {name: m for name, m in rows[1:]},
         }
         atomic_write_text(args.metrics_json, json.dumps(result, indent=2) + "\n")

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -282,6 +283,27 @@ def test_train_evaluate_recommend_round_trip(session_files, tmp_path, capsys):
     assert len(lines) == 3 and lines[0].split()[0] == "1"
 
 
+def test_train_without_a_seed_is_reproducible(session_files, tmp_path, capsys):
+    # The command line seeds with 0 unless told otherwise: the same command
+    # trains the same model; another seed trains another.
+    runs = []
+    for n, extra in enumerate([[], [], ["--seed", "1"]]):
+        path = tmp_path / f"metrics{n}.json"
+        argv = [
+            "train", str(session_files / "train.txt"),
+            "--test", str(session_files / "test.txt"),
+            "--layers", "8", "--n-sample", "8", "--n-epochs", "1", "--quiet",
+            "--metrics-json", str(path), *extra,
+        ]  # fmt: skip
+        assert main(argv) == 0
+        runs.append(json.loads(path.read_text()))
+    capsys.readouterr()
+    assert runs[0]["run"]["config"]["seed"] == 0
+    assert runs[0]["mrr@20"] == runs[1]["mrr@20"]
+    loss = [run["run"]["history"][-1]["loss"] for run in runs]
+    assert loss[0] == loss[1] and loss[2] != loss[0]
+
+
 def test_baselines_command(session_files, capsys):
     status = main(
         ["baselines", str(session_files / "train.txt"), "--test",
@@ -308,3 +330,54 @@ def test_recommender_commands_report_bad_input_on_one_line(argv, message, capsys
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# -- real data: the raw DIGINETICA sample, as raw views and as a GRU4Rec log -------
+
+RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "diginetica_sample"
+needs_raw = pytest.mark.skipif(
+    not (RAW / "train-item-views.csv").exists(),
+    reason=f"the real DIGINETICA sample is not at {RAW} (see ../shared/data/README.md)",
+)
+TINY = ["--layers", "16", "--n-sample", "16", "--n-epochs", "1", "--quiet"]
+
+
+def _as_event_log(raw, out):
+    """Write the raw views as a GRU4Rec log: SessionId, ItemId, Time in seconds."""
+    import calendar
+    import time
+
+    lines = ["SessionId\tItemId\tTime"]
+    with open(raw, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            session, _, item, timeframe, date = line.strip().split(";")
+            day = calendar.timegm(time.strptime(date, "%Y-%m-%d"))
+            lines.append(f"{session}\t{item}\t{day + int(timeframe) / 1000}")
+    out.write_text("\n".join(lines) + "\n")
+
+
+@needs_raw
+def test_train_on_raw_views_and_on_the_same_clicks_as_an_event_log(tmp_path, capsys):
+    log = tmp_path / "events.tsv"
+    _as_event_log(RAW / "train-item-views.csv", log)
+    runs = {}
+    for fmt, path in [("diginetica", RAW / "train-item-views.csv"), ("events", log)]:
+        metrics = tmp_path / f"{fmt}.json"
+        argv = ["train", str(path), "--format", fmt, "--test-days", "7", *TINY]
+        assert main([*argv, "--metrics-json", str(metrics)]) == 0
+        out = capsys.readouterr().out
+        runs[fmt] = out.splitlines()[0], json.loads(metrics.read_text())
+    described, metrics = runs["diginetica"]
+    # 12,391 raw views of 2,986 sessions; filtering (items with 5+ clicks,
+    # sessions of 2+) and the 7-day time split leave a few hundred sessions
+    pattern = r"train: (\d+) sessions, (\d+) clicks, (\d+) items; test: (\d+) sessions"
+    counts = re.match(pattern, described)
+    assert counts, described
+    train_sessions, train_clicks, n_items, test_sessions = map(int, counts.groups())
+    assert 100 < train_sessions < 2986 and train_clicks < 12391 and test_sessions > 0
+    assert train_clicks >= 2 * train_sessions and metrics["n"] > 0
+    # the same clicks read from the other format give the same split and model
+    assert runs["events"][0] == described
+    for key in ("recall@20", "mrr@20", "n"):
+        assert runs["events"][1][key] == metrics[key]

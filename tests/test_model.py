@@ -60,6 +60,26 @@ def test_same_seed_same_model(data):
     assert a.history_[0]["loss"] == b.history_[0]["loss"]
 
 
+def test_fit_with_valid_records_the_metrics_of_every_epoch(data):
+    train, test = data
+    model = SessionRecommender(
+        layers=(16,), n_sample=16, batch_size=16, n_epochs=2, seed=3
+    ).fit(train, valid=test)
+    assert [r["epoch"] for r in model.history_] == [1, 2]
+    for record in model.history_:
+        assert 0 <= record["mrr@20"] <= record["recall@20"] <= 1
+        assert record["events_per_second"] > 0
+    # the last epoch's numbers are the trained model's on the same sessions
+    final = evaluate_next_click(model, test, cutoffs=(20,))
+    assert model.history_[-1]["recall@20"] == final["recall@20"]
+    assert model.history_[-1]["mrr@20"] == final["mrr@20"]
+    # and validating does not change training: same seed, same weights
+    plain = SessionRecommender(
+        layers=(16,), n_sample=16, batch_size=16, n_epochs=2, seed=3
+    ).fit(train)
+    np.testing.assert_array_equal(plain.W_y_, model.W_y_)
+
+
 def test_recommend_returns_user_ids_best_first(fitted):
     items, scores = fitted.recommend([3, 7], k=5)
     assert items.shape == (5,) and scores.shape == (5,)

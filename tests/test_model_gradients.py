@@ -106,3 +106,47 @@ def test_stacked_layers_log_q_and_one_step_blocks(backend):
 def test_cho_gru_and_bpr_max_regularisation():
     model = build("gru", 6, "bpr-max", gru_variant="cho", bpreg=0.5)
     check_model(model, seed=5)
+
+
+def _block_setup(model, T=2, B=4, seed=7):
+    rng = np.random.default_rng(seed)
+    block = random_block(T, B, rng)
+    states = [_random_state(layer, B, rng) for layer in model.layers_]
+    negatives = rng.integers(0, V, model.n_sample)
+    return block, states, negatives, get_loss(model.loss)
+
+
+def test_the_loss_is_the_sum_over_predictions_over_the_batch_size():
+    # GRU4Rec's scaling: a block's loss and gradients are sum / batch_size, so a
+    # model configured with twice the batch size sees half of both.
+    model = build("gru", "tied", "cross-entropy", batch_size=4)
+    block, states, negatives, loss_fn = _block_setup(model)
+    loss4, grads4, _ = model._train_block(block, states, negatives, loss_fn, None)
+    model.batch_size = 8
+    loss8, grads8, _ = model._train_block(block, states, negatives, loss_fn, None)
+    assert loss8 == pytest.approx(loss4 / 2, rel=1e-12)
+    np.testing.assert_allclose(
+        grads8["layer0.weight_hh"], grads4["layer0.weight_hh"] / 2
+    )
+    # and the per-prediction mean comes back with batch_size / N
+    n = int(block.valid.sum())
+    per_event = loss4 * 4 / n
+    assert 0 < per_event < 2 * np.log(n + model.n_sample)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
+def test_the_carried_state_is_the_hidden_output_after_dropout(cell):
+    # As in GRU4Rec: with hidden dropout, the next block starts from the dropped
+    # output; without an rng (no dropout) it is the layer's own final state.
+    model = build(cell, "tied", "cross-entropy", dropout_p_hidden=0.5)
+    block, states, negatives, loss_fn = _block_setup(model)
+    _, _, clean = model._train_block(block, states, negatives, loss_fn, None)
+    rng = np.random.default_rng(0)
+    _, _, dropped = model._train_block(block, states, negatives, loss_fn, rng)
+    h_clean = clean[0][0] if model.layers_[0].has_cell_state else clean[0]
+    h_drop = dropped[0][0] if model.layers_[0].has_cell_state else dropped[0]
+    kept = h_drop != 0
+    assert 0 < kept.mean() < 1
+    np.testing.assert_allclose(h_drop[kept], 2 * h_clean[kept], rtol=1e-12)
+    if model.layers_[0].has_cell_state:  # the LSTM's cell state is not dropped
+        np.testing.assert_array_equal(dropped[0][1], clean[0][1])

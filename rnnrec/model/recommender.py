@@ -344,6 +344,10 @@ class SessionRecommender:
             x, mask = dropout_forward(out, p_hidden, rng)
             caches.append(cache)
             masks.append(mask)
+            if mask is not None:
+                # As in GRU4Rec, the state carried to the next block is the
+                # output after dropout (constant here: no gradient flows back).
+                final = _replace_h(final, x[-1].copy())
             finals.append(final)
 
         H = x.shape[2]
@@ -364,12 +368,14 @@ class SessionRecommender:
                 [log_p0[targets], self.sample_alpha * log_p0[negatives]]
             )
             log_q = log_q.astype(scores.dtype)
-        # The block's loss is the sum over its N predictions, as in GRU4Rec: with
-        # Adagrad's epsilon, the mean would shrink the steps of rare items.
+        # The block's loss is the sum over its N predictions divided by the
+        # configured batch size, as in GRU4Rec (a constant, unlike the mean: the
+        # last, thinner blocks of an epoch do not take larger steps).
         mean, loss_cache = loss_fn.forward(scores, log_q)
         N = len(positions)
-        loss = mean * N
-        d_scores = loss_fn.backward(loss_cache, d_loss=N)
+        scale = N / self.batch_size
+        loss = mean * scale
+        d_scores = loss_fn.backward(loss_cache, d_loss=scale)
 
         dh_v, dW_y, db_y = sampled_scores_backward(d_scores, score_cache)
         d_x = np.zeros((T * B, H), x.dtype)  # (T*B, H)
@@ -452,7 +458,7 @@ class SessionRecommender:
                     batch, states, negatives, loss_fn, rng, log_p0
                 )
                 n = int(batch.valid.sum())
-                loss_per_event = loss / n
+                loss_per_event = loss * self.batch_size / n
                 if not math.isfinite(loss_per_event):
                     raise FloatingPointError(
                         f"the loss became {loss_per_event} at epoch {epoch}, "
@@ -461,7 +467,7 @@ class SessionRecommender:
                         "clip_grad_norm, or train in float64"
                     )
                 self._apply(grads, optimizer)
-                losses += loss
+                losses += loss * self.batch_size
                 weights += n
                 if progress is not None:
                     progress.update(n)
@@ -791,6 +797,11 @@ def _row_dropout(x, p, rng):
     T, B, _ = x.shape
     keep = (rng.random((T, B, 1)) >= p).astype(x.dtype) / x.dtype.type(1 - p)
     return x * keep, keep
+
+
+def _replace_h(state, h):
+    """Return the state with its hidden part replaced by ``h`` (LSTM: ``(h, c)``)."""
+    return (h, state[1]) if isinstance(state, tuple) else h
 
 
 def _take_rows(state, rows):
