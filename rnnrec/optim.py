@@ -42,6 +42,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnrec._validation import FLOAT_DTYPES
+from rnnrec.kernels.sparse import adagrad_rows, segment_sum
 
 
 class RowSparse(NamedTuple):
@@ -120,7 +121,15 @@ def coalesce_rows(rows, values):
     if sorted_rows.size == 0:
         return RowSparse(sorted_rows, values.copy())
     starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
-    summed = np.add.reduceat(values[order], starts, axis=0)  # (K', *row_shape)
+    if values.dtype in FLOAT_DTYPES:
+        # The compiled loop adds each run of equal rows left to right, without
+        # first copying every row into sorted order.
+        flat = np.ascontiguousarray(values).reshape(len(rows), -1)  # (K, R)
+        summed = np.empty((len(starts), flat.shape[1]), values.dtype)  # (K', R)
+        segment_sum(flat, order, starts, summed)
+        summed = summed.reshape(len(starts), *values.shape[1:])
+    else:
+        summed = np.add.reduceat(values[order], starts, axis=0)  # (K', *row_shape)
     return RowSparse(sorted_rows[starts], summed)
 
 
@@ -177,7 +186,8 @@ def _check_row_sparse(name, g, p):
             f"{where}.rows must be in [0, {p.shape[0]}), got values from "
             f"{rows.min()} to {rows.max()}"
         )
-    if np.unique(rows).size != rows.size:
+    # Rows from coalesce_rows are sorted, which proves them unique in one pass.
+    if not (rows[1:] > rows[:-1]).all() and np.unique(rows).size != rows.size:
         raise ValueError(
             f"{where}.rows must be unique (a repeated row would get one update, not "
             f"their sum); sum the values of repeated rows with coalesce_rows"
@@ -450,6 +460,22 @@ class AdagradM(Optimizer):
 
     def _update(self, p, g, state, where):
         G = state["sum_sq"]
+        if p.ndim and p.size and p.flags.c_contiguous:
+            # The same rule as below, in one compiled pass over each row.
+            rows = np.arange(len(p)) if where is ... else where.astype(np.int64)
+            v = state.get("velocity", G)
+            real = p.dtype.type
+            adagrad_rows(
+                p.reshape(len(p), -1),
+                G.reshape(len(p), -1),
+                v.reshape(len(p), -1),
+                rows,
+                np.ascontiguousarray(g).reshape(len(rows), -1),
+                real(self.lr),
+                real(self.momentum),
+                real(self.eps),
+            )
+            return
 
         # Accumulate, then scale the gradient by the root of the sum.
         G[where] += g * g
