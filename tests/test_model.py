@@ -227,3 +227,22 @@ def test_a_non_finite_loss_stops_training_with_advice(data, monkeypatch):
 def test_methods_need_a_fitted_model():
     with pytest.raises(RuntimeError, match="not fitted"):
         SessionRecommender().recommend([1])
+
+
+@pytest.mark.parametrize(
+    "cell, embedding, expected",
+    [
+        # V=60 items, H=16: output W_y (V, H) and b_y (V,), then the layer.
+        ("gru", "tied", 60 * 16 + 60 + 2 * 48 * 16 + 2 * 48),
+        ("gru", 0, 60 * 16 + 60 + 60 * 48 + 48 * 16 + 2 * 48),  # E is (V, 3H)
+        ("lstm", 8, 60 * 16 + 60 + 60 * 8 + 64 * 8 + 64 * 16 + 2 * 64),
+        ("rnn", "tied", 60 * 16 + 60 + 2 * 16 * 16 + 2 * 16),
+    ],
+)
+def test_n_parameters_counts_every_trainable_scalar_once(cell, embedding, expected):
+    train, _ = make_synthetic(n_items=60, n_train_sessions=300, n_test_sessions=20)
+    model = SessionRecommender(
+        cell=cell, layers=(16,), embedding=embedding, n_epochs=1, n_sample=10, seed=0
+    ).fit(train)
+    assert model.n_items == 60
+    assert model.n_parameters == expected

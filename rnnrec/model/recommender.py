@@ -298,6 +298,12 @@ class SessionRecommender:
         return params
 
     @property
+    def n_parameters(self):
+        """int: number of trainable scalars (tied tables counted once)."""
+        self._check_fitted()
+        return sum(int(value.size) for value in self._param_dict().values())
+
+    @property
     def n_items(self):
         """int: number of items the model scores (V); needs a fitted model."""
         self._check_fitted()

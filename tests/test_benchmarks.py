@@ -1,0 +1,74 @@
+"""The benchmark scripts run end to end on small data."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+from rnnrec.data import make_synthetic
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCHMARKS = os.path.join(os.path.dirname(HERE), "benchmarks")
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(BENCHMARKS, f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tune():
+    return _script("tune")
+
+
+def test_grid_is_the_product_of_the_values(tune):
+    combos = tune.grid([("bptt", ["1", "2"]), ("loss", ["bpr-max", '"top1"'])])
+    assert combos == [
+        {"bptt": 1, "loss": "bpr-max"},
+        {"bptt": 1, "loss": "top1"},
+        {"bptt": 2, "loss": "bpr-max"},
+        {"bptt": 2, "loss": "top1"},
+    ]
+    assert tune.grid([("layers", ["[8, 4]"])]) == [{"layers": [8, 4]}]
+
+
+def _write_lines(path, sessions):
+    with open(path, "w", encoding="utf-8") as f:
+        for items in sessions.to_lists(raw=True):
+            f.write(" ".join(str(i) for i in items) + "\n")
+
+
+def test_tune_trains_every_setting_scores_it_and_resumes(tune, tmp_path, capsys):
+    train, test = make_synthetic(
+        n_items=40, n_train_sessions=400, n_test_sessions=50, seed=1
+    )
+    train_path, test_path = tmp_path / "train.txt", tmp_path / "test.txt"
+    _write_lines(train_path, train)
+    _write_lines(test_path, test)
+    config = tmp_path / "base.json"
+    config.write_text(
+        json.dumps({"layers": [8], "n_sample": 8, "batch_size": 8, "n_epochs": 1})
+    )
+    out = tmp_path / "trials.json"
+    argv = [str(train_path), "--config", str(config), "--set", "bptt", "1", "2"]
+    assert tune.main([*argv, "--out", str(out)]) == 0
+    trials = json.loads(out.read_text())["trials"]
+    assert [t["settings"] for t in trials] == [{"bptt": 1}, {"bptt": 2}]
+    for trial in trials:
+        assert 0 < trial["metrics"]["recall@20"] <= 1
+        # One-hot input (the default): E (V, 3H), W_hh, two biases, W_y, b_y.
+        assert trial["n_parameters"] == 40 * 24 + 24 * 8 + 2 * 24 + 40 * 8 + 40
+    # A rerun finds both trials done and trains nothing.
+    capsys.readouterr()
+    assert tune.main([*argv, "--out", str(out)]) == 0
+    assert capsys.readouterr().out.count("skip") == 2
+    assert json.loads(out.read_text())["trials"] == trials
+
+    # Scored on a test file, the whole training file is used.
+    assert tune.main([*argv[:3], "--test", str(test_path)]) == 0
+    assert f"fit on {train.n_sessions} sessions" in capsys.readouterr().out
