@@ -44,7 +44,7 @@ from rnnrec.kernels.rnn import (
 
 
 @jit
-def gru_forward_loop(a, h0, keep, W_hh_T, b_hn, cho, h, hn):
+def gru_forward_loop(a, h0, keep, W_hh, b_hn, cho, h, hn):
     """Run the recurrence; ``a`` holds ``x_t W_ih^T + b`` on entry.
 
     Parameters
@@ -56,8 +56,8 @@ def gru_forward_loop(a, h0, keep, W_hh_T, b_hn, cho, h, hn):
         ``(B, H)``.
     keep : numpy.ndarray
         ``(T, B)``.
-    W_hh_T : numpy.ndarray
-        ``W_hh.T``, C-contiguous, ``(H, G*H)``.
+    W_hh : numpy.ndarray
+        ``(3H, H)``, rows ``[W_hr; W_hz; W_hn]``, unit stride along the last axis.
     b_hn : numpy.ndarray
         ``(H,)``, the candidate's recurrent bias.
     cho : bool
@@ -72,9 +72,9 @@ def gru_forward_loop(a, h0, keep, W_hh_T, b_hn, cho, h, hn):
     for t in range(T):
         masked_previous(h0, h, keep, t, h_prev)
         if cho:
-            gemm(h_prev, W_hh_T[:, : 2 * H], s[:, : 2 * H], False, 0.0)
+            gemm(h_prev, W_hh[: 2 * H], s[:, : 2 * H], True, 0.0)
         else:
-            gemm(h_prev, W_hh_T, s, False, 0.0)  # s = h_{t-1} W_hh^T
+            gemm(h_prev, W_hh, s, True, 0.0)  # s = h_{t-1} W_hh^T
 
         for b in range(B):
             row, s_row = a[t, b], s[b]
@@ -97,7 +97,7 @@ def gru_forward_loop(a, h0, keep, W_hh_T, b_hn, cho, h, hn):
                 r_t, rh_b, hp = a[t, b, :H], rh[b], h_prev[b]
                 for j in range(H):
                     rh_b[j] = r_t[j] * hp[j]
-            gemm(rh, W_hh_T[:, 2 * H :], hn[t], False, 0.0)
+            gemm(rh, W_hh[2 * H :], hn[t], True, 0.0)
             for b in range(B):
                 n_t, hn_t = a[t, b, 2 * H :], hn[t, b]
                 for j in range(H):
@@ -228,8 +228,8 @@ def gru_forward_fast(x, h0, keep, params, variant="torch", projected=False):
     h = np.empty((T, B, H), x.dtype)  # (T, B, H)
     hn = np.empty_like(h)  # (T, B, H)
     cho = variant == "cho"
-    W_hh_T = np.ascontiguousarray(params["weight_hh"].T)  # (H, 3H)
-    gru_forward_loop(a, h0, keep, W_hh_T, b_hh[2 * H :], cho, h, hn)
+    W_hh = np.ascontiguousarray(params["weight_hh"])  # (3H, H), no copy if C-order
+    gru_forward_loop(a, h0, keep, W_hh, b_hh[2 * H :], cho, h, hn)
     return h, h[-1].copy(), GRUCache(x, h0, keep, a, hn, h)
 
 

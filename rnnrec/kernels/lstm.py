@@ -32,7 +32,7 @@ from rnnrec.kernels.rnn import (
 
 
 @jit
-def lstm_forward_loop(a, h0, c0, keep, W_hh_T, h, c):
+def lstm_forward_loop(a, h0, c0, keep, W_hh, h, c):
     """Run the recurrence; ``a`` holds ``x_t W_ih^T + b`` on entry.
 
     Parameters
@@ -44,8 +44,8 @@ def lstm_forward_loop(a, h0, c0, keep, W_hh_T, h, c):
         ``(B, H)``.
     keep : numpy.ndarray
         ``(T, B)``.
-    W_hh_T : numpy.ndarray
-        ``W_hh.T``, C-contiguous, ``(H, G*H)``.
+    W_hh : numpy.ndarray
+        ``(4H, H)``, unit stride along the last axis.
     h, c : numpy.ndarray
         ``(T, B, H)``, overwritten with the hidden and cell states.
     """
@@ -55,7 +55,7 @@ def lstm_forward_loop(a, h0, c0, keep, W_hh_T, h, c):
     for t in range(T):
         masked_previous(h0, h, keep, t, h_prev)
         masked_previous(c0, c, keep, t, c_prev)
-        gemm(h_prev, W_hh_T, a[t], False, 1.0)  # a_t += h_{t-1} W_hh^T
+        gemm(h_prev, W_hh, a[t], True, 1.0)  # a_t += h_{t-1} W_hh^T
         for b in range(B):
             row = a[t, b]
             gatemath.sigmoid_inplace(row[: 2 * H])  # i, f
@@ -175,8 +175,8 @@ def lstm_forward_fast(x, state, keep, params, projected=False):
     T, B, _ = x.shape
     h = np.empty((T, B, h0.shape[1]), x.dtype)  # (T, B, H)
     c = np.empty_like(h)  # (T, B, H)
-    W_hh_T = np.ascontiguousarray(params["weight_hh"].T)  # (H, 4H)
-    lstm_forward_loop(a, h0, c0, keep, W_hh_T, h, c)
+    W_hh = np.ascontiguousarray(params["weight_hh"])  # (4H, H), no copy if C-order
+    lstm_forward_loop(a, h0, c0, keep, W_hh, h, c)
     cache = LSTMCache(x, h0, c0, keep, a, c, h)
     return h, (h[-1].copy(), c[-1].copy()), cache
 

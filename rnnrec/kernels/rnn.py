@@ -49,7 +49,7 @@ def masked_previous(h0, h, keep, t, out):
 
 
 @jit
-def rnn_forward_loop(a, h0, keep, W_hh_T, relu, h):
+def rnn_forward_loop(a, h0, keep, W_hh, relu, h):
     """Run the recurrence; ``a`` holds ``x_t W_ih^T + b`` on entry.
 
     Parameters
@@ -61,8 +61,8 @@ def rnn_forward_loop(a, h0, keep, W_hh_T, relu, h):
         ``(B, H)``.
     keep : numpy.ndarray
         ``(T, B)``.
-    W_hh_T : numpy.ndarray
-        ``W_hh.T``, C-contiguous, ``(H, G*H)``.
+    W_hh : numpy.ndarray
+        ``(H, H)``, unit stride along the last axis.
     relu : bool
         ``phi`` is relu (else tanh).
     h : numpy.ndarray
@@ -72,7 +72,7 @@ def rnn_forward_loop(a, h0, keep, W_hh_T, relu, h):
     h_prev = np.empty((B, H), a.dtype)  # (B, H)
     for t in range(T):
         masked_previous(h0, h, keep, t, h_prev)
-        gemm(h_prev, W_hh_T, a[t], False, 1.0)  # a_t += h_{t-1} W_hh^T
+        gemm(h_prev, W_hh, a[t], True, 1.0)  # a_t += h_{t-1} W_hh^T
         for b in range(B):
             for j in range(H):
                 v = a[t, b, j]
@@ -232,8 +232,8 @@ def rnn_forward_fast(x, h0, keep, params, nonlinearity="tanh", projected=False):
     bias = params["bias_ih"] + params["bias_hh"]
     a = input_projection(x, input_weights(params, projected), bias)
     h = np.empty_like(a)  # (T, B, H)
-    W_hh_T = np.ascontiguousarray(params["weight_hh"].T)  # (H, H)
-    rnn_forward_loop(a, h0, keep, W_hh_T, nonlinearity == "relu", h)
+    W_hh = np.ascontiguousarray(params["weight_hh"])  # (H, H), no copy if C-order
+    rnn_forward_loop(a, h0, keep, W_hh, nonlinearity == "relu", h)
     return h, h[-1].copy(), RNNCache(x, h0, keep, h)
 
 
