@@ -1,7 +1,10 @@
-"""Turn ``benchmarks/results/bench_cells.json`` into the README's Markdown table.
+"""Turn benchmark JSON into the README's Markdown tables.
 
-Usage: ``python benchmarks/report.py [path/to/bench_cells.json]``; prints the
-machine line and one table row per cell, shape and dtype (forward+backward).
+Usage: ``python benchmarks/report.py [path/to/result.json]``. For
+``bench_cells.json`` (the default) it prints the machine line and one row per
+cell, shape and dtype (forward+backward); for the output of ``tune.py`` one row
+per trial: its settings, Recall@20, MRR@20, seconds per epoch, events per
+second and parameter count.
 """
 
 from __future__ import annotations
@@ -55,11 +58,35 @@ def table(result):
     return "\n".join(lines)
 
 
+def trials_table(result, k=20):
+    """One Markdown row per trial of a ``tune.py`` result."""
+    lines = [
+        f"Scored on: {result.get('scored_on', '-')}; "
+        f"BLAS threads: {result.get('threads') or 'default'}.",
+        "",
+        f"| settings | Recall@{k} | MRR@{k} | s / epoch | events / s | parameters |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for trial in result["trials"]:
+        settings = ", ".join(f"{n}={v}" for n, v in trial["settings"].items())
+        m = trial["metrics"]
+        per_epoch = trial.get("seconds_per_epoch")
+        n_params = trial.get("n_parameters")
+        lines.append(
+            f"| {settings} | {100 * m[f'recall@{k}']:.2f} | {100 * m[f'mrr@{k}']:.2f} "
+            f"| {'-' if per_epoch is None else f'{per_epoch:.0f}'} "
+            f"| {trial['events_per_second']:,.0f} "
+            f"| {'-' if n_params is None else f'{n_params:,}'} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     path = argv[0] if argv else os.path.join(HERE, "results", "bench_cells.json")
     with open(path, encoding="utf-8") as f:
-        print(table(json.load(f)))
+        result = json.load(f)
+    print(trials_table(result) if "trials" in result else table(result))
 
 
 if __name__ == "__main__":

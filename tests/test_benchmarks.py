@@ -63,6 +63,12 @@ def test_tune_trains_every_setting_scores_it_and_resumes(tune, tmp_path, capsys)
         assert 0 < trial["metrics"]["recall@20"] <= 1
         # One-hot input (the default): E (V, 3H), W_hh, two biases, W_y, b_y.
         assert trial["n_parameters"] == 40 * 24 + 24 * 8 + 2 * 24 + 40 * 8 + 40
+    table = _script("report").trials_table(json.loads(out.read_text()))
+    rows = table.splitlines()[4:]
+    assert [r.split(" | ")[0] for r in rows] == ["| bptt=1", "| bptt=2"]
+    recall = 100 * trials[1]["metrics"]["recall@20"]
+    assert rows[1].split(" | ")[1] == f"{recall:.2f}"
+
     # A rerun finds both trials done and trains nothing.
     capsys.readouterr()
     assert tune.main([*argv, "--out", str(out)]) == 0
