@@ -1,10 +1,10 @@
 """Turn benchmark JSON into the README's Markdown tables.
 
-Usage: ``python benchmarks/report.py [path/to/result.json]``. For
+Usage: ``python benchmarks/report.py [path/to/result.json ...]``. For
 ``bench_cells.json`` (the default) it prints the machine line and one row per
 cell, shape and dtype (forward+backward); for the output of ``tune.py`` one row
 per trial: its settings, Recall@20, MRR@20, seconds per epoch, events per
-second and parameter count.
+second and parameter count (several such files make one table).
 """
 
 from __future__ import annotations
@@ -83,10 +83,18 @@ def trials_table(result, k=20):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else os.path.join(HERE, "results", "bench_cells.json")
-    with open(path, encoding="utf-8") as f:
-        result = json.load(f)
-    print(trials_table(result) if "trials" in result else table(result))
+    paths = argv or [os.path.join(HERE, "results", "bench_cells.json")]
+    results = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            results.append(json.load(f))
+    if all("trials" in result for result in results):
+        # Several tune.py files make one table (e.g. one file per core).
+        merged = dict(results[0], trials=[t for r in results for t in r["trials"]])
+        print(trials_table(merged))
+    else:
+        for result in results:
+            print(table(result))
 
 
 if __name__ == "__main__":
