@@ -8,6 +8,9 @@ Subcommands:
     exit status 1 if any check fails.
 ``rnnrec train``, ``evaluate``, ``recommend``, ``baselines``
     The session recommender (see `rnnrec.commands`).
+``rnnrec study gradient-flow``, ``clipping``, ``tasks``
+    Gradient dynamics: watch gradients vanish and explode, and clipping tame
+    them (see `rnnrec.dynamics`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -179,7 +183,17 @@ def build_parser():
     commands.add_evaluate(sub)
     commands.add_recommend(sub)
     commands.add_baselines(sub)
+    commands.add_study(sub)
     return parser
+
+
+def _one_line_warning(command):
+    """Return a `warnings.showwarning` that prints ``rnnrec CMD: warning: ...``."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"rnnrec {command}: warning: {message}", file=sys.stderr)
+
+    return show
 
 
 def main(argv=None):
@@ -203,7 +217,13 @@ def main(argv=None):
         if not os.path.isdir(folder):
             parser.error(f"--json: the folder {folder} does not exist")
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            return args.run(args)
+    except FloatingPointError as err:
+        # Training diverged: where, and what to change, on one line; status 1.
+        print(f"rnnrec {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except (ValueError, TypeError, KeyError, OSError, ImportError) as err:
         # The user's input was wrong: one line, no traceback, exit status 2.
         if isinstance(err, OSError) or not err.args:

@@ -1,5 +1,7 @@
 """The recommender's subcommands: ``train``, ``evaluate``, ``recommend``, ``baselines``.
 
+It also holds ``study``, the gradient-dynamics studies of `rnnrec.dynamics`.
+
 Each ``add_*`` function adds a subcommand to the ``rnnrec`` parser (see
 `rnnrec.cli`); each ``run_*`` function carries it out and returns the exit status.
 Output is one fixed table or line per result; errors in the user's input reach
@@ -8,11 +10,16 @@ Output is one fixed table or line per result; errors in the user's input reach
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
+import sys
 import time
 
 import numpy as np
+
+from rnnrec.cli import _int_at_least  # cli imports this module lazily: no cycle
 
 FORMATS = ("sessions", "events", "diginetica")
 
@@ -112,6 +119,24 @@ def add_train(subparsers):
         group.add_argument(flag, dest=dest, type=kind, nargs=nargs, help=text)
     p.add_argument("--save", metavar="PATH", help="save the trained model (.npz)")
     p.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="write a checkpoint (.npz) after every epoch, each replacing the last "
+        "atomically (default with --resume: the file resumed from)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        metavar="N",
+        type=int,
+        help="also write the checkpoint every N steps",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="PATH",
+        help="carry on from a checkpoint, with the same data; its settings are "
+        "the defaults (change --n-epochs to train longer)",
+    )
+    p.add_argument(
         "--metrics-json", metavar="PATH", help="write the metrics and run as JSON"
     )
     p.add_argument(
@@ -207,12 +232,26 @@ def load_split(args):
         return data.TrainTest(train=train, test=test)
     sessions = _read(args.data, args.format)
     if args.test is not None:
-        return data.index_test_like_train(sessions, _read(args.test, args.format))
-    if args.format == "sessions":
+        split = data.index_test_like_train(sessions, _read(args.test, args.format))
+    elif args.format == "sessions":
         raise ValueError(
             "one-session-per-line data has no times to split by; give --test TEST"
         )
-    return data.preprocess(sessions, test_days=args.test_days)
+    else:
+        split = data.preprocess(sessions, test_days=args.test_days)
+    _check_test_set(split, args.test or f"the last {args.test_days:g} days")
+    return split
+
+
+def _check_test_set(split, source):
+    """Refuse a test set left without predictions: its metrics would be NaN."""
+    if split.n_test_pairs == 0:
+        raise ValueError(
+            f"the test set ({source}) has no prediction left: "
+            f"{split.n_unknown_clicks} of its clicks are on items unknown to "
+            f"training and {split.n_dropped_test_sessions} sessions were dropped "
+            "as shorter than 2 clicks"
+        )
 
 
 def _describe(split):
@@ -245,17 +284,36 @@ def model_config(args):
     dict
         Keyword arguments of `rnnrec.model.SessionRecommender`.
     """
-    config = dict(SYNTHETIC_CONFIG) if args.data is None and not args.config else {}
+    if getattr(args, "resume", None):
+        from rnnrec.model.checkpoint import read_checkpoint_config
+
+        # Resuming: the checkpoint's settings are the defaults.
+        config = read_checkpoint_config(args.resume)
+        config.pop("verbose", None)
+    elif args.data is None and not args.config:
+        config = dict(SYNTHETIC_CONFIG)
+    else:
+        config = {}
     if args.config:
         with open(args.config, encoding="utf-8") as f:
             try:
-                config = json.load(f)
+                loaded = json.load(f)
             except json.JSONDecodeError as err:
                 raise ValueError(
                     f"--config {args.config}: not valid JSON: {err}"
                 ) from None
-        if not isinstance(config, dict):
+        if not isinstance(loaded, dict):
             raise ValueError(f"--config {args.config} must hold a JSON object")
+        from rnnrec.model.saving import CONFIG_NAMES
+
+        allowed = [name for name in CONFIG_NAMES if name != "verbose"]  # --quiet
+        unknown = sorted(set(loaded) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"--config {args.config}: unknown settings {unknown}; the settings "
+                f"are {', '.join(allowed)}"
+            )
+        config.update(loaded)
     for _, dest, _, _ in MODEL_OPTIONS:
         value = getattr(args, dest)
         if value is not None:
@@ -309,22 +367,37 @@ def run_train(args):
     Returns
     -------
     int
-        0.
+        0, or 130 if interrupted (Ctrl-C).
     """
     from rnnrec.evaluation import evaluate_next_click
     from rnnrec.io import atomic_write_text
     from rnnrec.model import SessionRecommender
 
     _check_cutoffs(args.cutoffs)
-    for path in (args.save, args.metrics_json):
+    checkpoint = args.checkpoint or args.resume
+    for path in (args.save, args.metrics_json, checkpoint):
         _check_writable(path)
     config = model_config(args)
     model = SessionRecommender(verbose=not args.quiet, **config)
     model._check_config()  # fail on bad options before reading the data
     split = load_split(args)
     print(_describe(split), flush=True)
+    if args.resume:
+        print(f"resuming from {args.resume}", flush=True)
     start = time.perf_counter()
-    model.fit(split.train)
+    try:
+        model.fit(
+            split.train,
+            checkpoint=checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+        )
+    except KeyboardInterrupt:
+        hint = ""
+        if checkpoint and os.path.exists(checkpoint):
+            hint = f"; carry on with the same command and --resume {checkpoint}"
+        print(f"rnnrec train: interrupted{hint}", file=sys.stderr)
+        return 130
     seconds = time.perf_counter() - start
     for record in model.history_:
         print(
@@ -386,6 +459,7 @@ def run_evaluate(args):
         item_ids=ids,
     )
     split = index_test_like_train(known, _read(args.test, args.format))
+    _check_test_set(split, args.test)
     order = np.argsort(ids, kind="stable")
     if not np.array_equal(split.train.item_ids, ids[order]):
         raise ValueError(f"{args.test}: item ids do not match the model's")
@@ -476,3 +550,297 @@ def _check_writable(path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ValueError(f"cannot write {path}: the folder {folder} does not exist")
+
+
+# -- study ----------------------------------------------------------------------
+
+# Sizes of each study: the full run, and --quick, which finishes in seconds.
+STUDY_SIZES = {
+    "gradient-flow": {
+        "full": {"steps": [10, 50, 100], "hidden": 32, "batch_size": 8},
+        "quick": {"steps": [5, 10], "hidden": 8, "batch_size": 2},
+    },
+    "clipping": {
+        "full": {"steps": 100, "hidden": 16, "batch_size": 16, "updates": 1500},
+        "quick": {"steps": 10, "hidden": 8, "batch_size": 8, "updates": 40},
+    },
+    "tasks": {
+        "full": {
+            "steps": [20, 50, 100, 200],
+            "hidden": 32,
+            "batch_size": 32,
+            "updates": 2000,
+        },
+        "quick": {"steps": [5, 10], "hidden": 8, "batch_size": 8, "updates": 30},
+    },
+}
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _clip_threshold(text):
+    if text.lower() == "none":
+        return None
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be 'none' or a number > 0, got 0")
+    return value
+
+
+def _add_study_options(p, name):
+    sizes = STUDY_SIZES[name]
+    full, quick = sizes["full"], sizes["quick"]
+    p.add_argument(
+        "--hidden",
+        type=_int_at_least(1),
+        help=f"hidden size H (default {full['hidden']}; --quick {quick['hidden']})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_int_at_least(1),
+        help=f"sequences per batch (default {full['batch_size']}; "
+        f"--quick {quick['batch_size']})",
+    )
+    if "updates" in full:
+        p.add_argument(
+            "--updates",
+            type=_int_at_least(1),
+            help=f"updates per training run (default {full['updates']}; "
+            f"--quick {quick['updates']})",
+        )
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="default 0")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes that finish in seconds (options given explicitly win)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", default=".", help="folder for the CSV and PNG files"
+    )
+    p.add_argument("--no-plot", action="store_true", help="write the CSV files only")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_study)
+
+
+def add_study(subparsers):
+    """Add ``rnnrec study gradient-flow|clipping|tasks``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``rnnrec`` subcommands.
+    """
+    from rnnrec.dynamics.studies import CELLS
+    from rnnrec.dynamics.tasks import TASKS
+
+    p = subparsers.add_parser(
+        "study",
+        help="watch gradients vanish and explode, and clipping tame them",
+        description="Gradient dynamics studies. Each writes CSV files and, with "
+        "matplotlib installed, a PNG figure into --out, and prints a table.",
+    )
+    studies = p.add_subparsers(dest="study", required=True, metavar="STUDY")
+
+    flow = studies.add_parser(
+        "gradient-flow",
+        help="||dL/dh_t|| against the distance T - t, per cell and radius",
+        description="For a loss on the last step, measure ||dL/dh_t|| (exact, "
+        "from BPTT) and the spectral norm of dh_T/dh_t (power iteration) at every "
+        "distance, for each cell, spectral radius of W_hh and length T.",
+    )
+    flow.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS))
+    flow.add_argument(
+        "--radius",
+        nargs="+",
+        type=_non_negative_float,
+        default=[0.5, 1.0, 1.5],
+        help="spectral radii of W_hh's gate blocks (default 0.5 1.0 1.5)",
+    )
+    flow.add_argument(
+        "--steps",
+        nargs="+",
+        type=_int_at_least(1),
+        help="lengths T (default 10 50 100; --quick 5 10)",
+    )
+    _add_study_options(flow, "gradient-flow")
+
+    clip = studies.add_parser(
+        "clipping",
+        help="train with and without gradient clipping",
+        description="Train one model per clipping threshold from the same start "
+        "on the same batches; record the loss and the gradient norm before "
+        "clipping at every update.",
+    )
+    clip.add_argument("--task", choices=tuple(TASKS), default="adding")
+    clip.add_argument("--cell", choices=CELLS, default="rnn")
+    clip.add_argument(
+        "--steps", type=_int_at_least(1), help="T (default 100; --quick 10)"
+    )
+    clip.add_argument(
+        "--clip",
+        nargs="+",
+        type=_clip_threshold,
+        default=[None, 0.5, 1.0, 5.0],
+        help="thresholds of the global gradient norm, 'none' for no clipping "
+        "(default none 0.5 1 5)",
+    )
+    clip.add_argument(
+        "--radius",
+        type=_non_negative_float,
+        default=2.0,
+        help="spectral radius of W_hh's gate blocks (default 2)",
+    )
+    clip.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    clip.add_argument(
+        "--learning-rate", type=_non_negative_float, default=0.1, help="default 0.1"
+    )
+    _add_study_options(clip, "clipping")
+
+    tasks = studies.add_parser(
+        "tasks",
+        help="which cells solve which lengths of the memory tasks",
+        description="Train every cell on every task and length (Adam, gradients "
+        "clipped) and report the held-out error.",
+    )
+    tasks.add_argument(
+        "--task", nargs="+", choices=tuple(TASKS), default=list(TASKS), dest="tasks"
+    )
+    tasks.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS))
+    tasks.add_argument(
+        "--steps",
+        nargs="+",
+        type=_int_at_least(1),
+        help="lengths T (default 20 50 100 200; --quick 5 10)",
+    )
+    tasks.add_argument(
+        "--learning-rate", type=_non_negative_float, default=0.01, help="default 0.01"
+    )
+    tasks.add_argument(
+        "--clip",
+        type=_clip_threshold,
+        default=1.0,
+        help="gradient-norm threshold, or 'none' (default 1)",
+    )
+    _add_study_options(tasks, "tasks")
+
+
+def _study_sizes(args):
+    """Fill the size options the user left out from the full or quick defaults."""
+    defaults = STUDY_SIZES[args.study]["quick" if args.quick else "full"]
+    for name, value in defaults.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+
+
+def _write_figure(draw, data, path, args):
+    """Draw a figure if asked and possible; return the line to print."""
+    from rnnrec.dynamics import plots
+
+    if args.no_plot:
+        return None
+    if not plots.matplotlib_available():
+        return f"no figure: matplotlib is not installed ({plots.PLOT_HINT})"
+    draw(data, path)
+    return f"wrote {path}"
+
+
+def run_study(args):
+    """Carry out ``rnnrec study``; return the exit status.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from rnnrec.dynamics import plots, studies
+
+    if not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out}: the folder does not exist")
+    _study_sizes(args)
+    out = args.out
+    written = []
+
+    if args.study == "gradient-flow":
+        total = len(args.cells) * len(args.radius) * len(args.steps)
+        bar = studies.progress_bar(total, "gradient flow", not args.quiet)
+        rows = studies.gradient_flow_study(
+            args.cells,
+            args.radius,
+            args.steps,
+            hidden_size=args.hidden,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            progress=bar,
+        )
+        table = studies.format_gradient_flow(rows)
+        csv_path = os.path.join(out, "gradient_flow.csv")
+        studies.write_csv(csv_path, rows)
+        written.append(f"wrote {csv_path}")
+        draw, data, png = plots.plot_gradient_flow, rows, "gradient_flow.png"
+
+    elif args.study == "clipping":
+        bar = studies.progress_bar(
+            len(args.clip) * args.updates, "clipping", not args.quiet
+        )
+        runs = studies.clipping_study(
+            args.task,
+            args.steps,
+            args.clip,
+            cell=args.cell,
+            hidden_size=args.hidden,
+            radius=args.radius,
+            optimizer=args.optimizer,
+            learning_rate=args.learning_rate,
+            n_updates=args.updates,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            progress=bar,
+        )
+        table = studies.format_clipping(runs)
+        csv_path = os.path.join(out, "clipping.csv")
+        studies.write_csv(csv_path, studies.clipping_rows(runs))
+        written.append(f"wrote {csv_path}")
+        draw, data, png = plots.plot_clipping, runs, "clipping.png"
+
+    else:
+        total = len(args.tasks) * len(args.cells) * len(args.steps) * args.updates
+        bar = studies.progress_bar(total, "tasks", not args.quiet)
+        rows = studies.tasks_study(
+            args.tasks,
+            args.cells,
+            args.steps,
+            hidden_size=args.hidden,
+            n_updates=args.updates,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            clip=args.clip,
+            seed=args.seed,
+            progress=bar,
+        )
+        table = studies.format_tasks(rows)
+        csv_path = os.path.join(out, "tasks.csv")
+        studies.write_csv(csv_path, rows)
+        written.append(f"wrote {csv_path}")
+        draw, data, png = plots.plot_tasks, rows, "tasks.png"
+
+    if bar is not None:
+        bar.close()
+    figure = _write_figure(draw, data, os.path.join(out, png), args)
+    print(table)
+    for line in [*written, figure]:
+        if line is not None:
+            print(line)
+    return 0

@@ -13,6 +13,9 @@ left the finished slots are dropped and the scorer is told which slots remain
 (``carry_state``). Every prediction is made exactly once; for a scorer whose
 slots do not interact (all of the package's), the result does not depend on
 ``batch_size``. The scorer interface is described in `rnnrec.baselines`.
+
+Memory: each step holds the ``(B, V)`` scores of its slots, so a large
+catalogue lowers ``B`` until they fit in ``max_score_bytes``.
 """
 
 from __future__ import annotations
@@ -23,9 +26,17 @@ from rnnrec._validation import check_choice, check_positive_int
 from rnnrec.data.sessions import Sessions
 from rnnrec.metrics import TIES, MetricAccumulator, _check_cutoffs, target_ranks
 
+MAX_SCORE_BYTES = 2**28  # 256 MiB for the (B, V) scores of one step
+
 
 def evaluate_next_click(
-    scorer, test, *, cutoffs=(5, 10, 20), ties="standard", batch_size=256
+    scorer,
+    test,
+    *,
+    cutoffs=(5, 10, 20),
+    ties="standard",
+    batch_size=256,
+    max_score_bytes=MAX_SCORE_BYTES,
 ):
     """Rank every next click of the test sessions and average the metrics.
 
@@ -44,6 +55,12 @@ def evaluate_next_click(
         `rnnrec.metrics.target_ranks`.
     batch_size : int, default 256
         Number of session-parallel slots ``B``.
+    max_score_bytes : int, default 2**28 (256 MiB)
+        Memory allowed for the ``(B, V)`` scores of one step: ``B`` is lowered
+        (to 1 at the least) so that ``B * V`` scores fit, counted in the
+        scorer's ``dtype`` (8 bytes if it has none). A million float32 items
+        take 4 MB a slot, so 67 slots by default. The ranks do not depend on
+        ``B``.
 
     Returns
     -------
@@ -68,6 +85,7 @@ def evaluate_next_click(
     cutoffs = _check_cutoffs(cutoffs)
     check_choice(ties, "ties", TIES)
     batch_size = check_positive_int(batch_size, "batch_size")
+    max_score_bytes = check_positive_int(max_score_bytes, "max_score_bytes")
     V = scorer.n_items
     if test.n_clicks and test.items.max() >= V:
         n_unknown = int(np.count_nonzero(test.items >= V))
@@ -85,7 +103,8 @@ def evaluate_next_click(
     if n_eval == 0:
         return acc.result()
 
-    B = min(batch_size, n_eval)
+    score_bytes = V * np.dtype(getattr(scorer, "dtype", np.float64)).itemsize
+    B = min(batch_size, n_eval, max(1, max_score_bytes // score_bytes))
     session = np.arange(B)  # (B,) session of every slot, into starts/ends
     pos = starts[:B].copy()  # (B,) click each slot feeds at this step
     reset = np.ones(B, dtype=bool)  # (B,)
@@ -100,6 +119,7 @@ def evaluate_next_click(
                 f"scorer.score_next must return scores of shape ({B}, {V}), got {got}"
             )
         acc.add(target_ranks(scores, test.items[pos + 1], ties))
+        del scores  # free before the next step's are made: one (B, V) at a time
 
         # Step on; a slot whose session has no further target takes a new one.
         pos += 1

@@ -47,6 +47,7 @@ def test_session_lines_bom_crlf_tabs_blank_lines(tmp_path):
     assert sessions.session_ids.tolist() == [1, 4, 6]
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # random data may warn
 @settings(max_examples=60, deadline=None)
 @given(
     lists=st.lists(
@@ -134,6 +135,7 @@ def test_events_sorted_by_session_then_time(tmp_path):
     assert sessions.item_ids.tolist() == [10, 11, 12, 20, 21, 30]
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # random data may warn
 def test_events_match_a_pandas_stable_sort():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(

@@ -226,6 +226,7 @@ def test_index_test_like_train_by_hand():
     assert result.n_test_pairs == 2
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # random data may warn
 @settings(max_examples=150, deadline=None)
 @given(train=session_lists, test=session_lists, shift=st.integers(0, 5))
 def test_index_matches_reference(train, test, shift):

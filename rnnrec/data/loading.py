@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import warnings
 
 import numpy as np
 
@@ -94,6 +95,11 @@ def read_session_lines(path):
     ValueError
         If the file holds no session, or a line holds anything but integers
         (the message names the line and the offending text).
+
+    Warns
+    -----
+    UserWarning
+        If every session has a single click: there is nothing to predict.
     """
     path = _existing_file(path, "session file")
     with open(path, "rb") as f:
@@ -129,12 +135,74 @@ def read_session_lines(path):
     offsets = np.zeros(int(nonblank.sum()) + 1, dtype=np.int64)  # (n_sessions + 1,)
     np.cumsum(counts[nonblank], out=offsets[1:])
     item_ids, items = np.unique(values, return_inverse=True)
-    return Sessions(
+    sessions = Sessions(
         items=items.astype(np.int64, copy=False).reshape(-1),
         offsets=offsets,
         item_ids=item_ids,
         session_ids=np.flatnonzero(nonblank).astype(np.int64) + 1,
     )
+    source = f"session file {path!r}"
+    _warn_if_doubtful(sessions, source, "does each line hold one whole session?")
+    return sessions
+
+
+def _warn_if_doubtful(sessions, source, hint):
+    """Warn about data that reads well but is probably not what was meant.
+
+    Two cases: every session has a single click (nothing to predict: the
+    session column is often the wrong one), and clicks that repeat another
+    click of their session on the same item at the same time (logging
+    duplicates, usually; they are kept as repeated clicks).
+    """
+    if sessions.n_sessions and sessions.lengths.max() < 2:
+        warnings.warn(
+            f"{source}: every one of its {sessions.n_sessions} sessions has a "
+            f"single click, so there is nothing to predict; {hint}",
+            stacklevel=3,
+        )
+    if sessions.times is None:
+        return
+    n, first = _duplicate_clicks(sessions)
+    if n:
+        session = sessions.session_ids[
+            np.searchsorted(sessions.offsets, first, "right") - 1
+        ]
+        item = sessions.item_ids[sessions.items[first]]
+        warnings.warn(
+            f"{source}: {n} click(s) repeat an earlier click of their session on "
+            f"the same item at the same time, the first in session {session} "
+            f"(item {item}, time {sessions.times[first]}); they are kept as "
+            "repeated clicks: drop duplicate rows beforehand if they are logging "
+            "errors",
+            stacklevel=3,
+        )
+
+
+def _duplicate_clicks(sessions):
+    """Count clicks equal to another of their session in item and time.
+
+    Returns the count and the position of the first such click (-1 if none).
+    Clicks are sorted by session and time, so duplicates lie in runs of equal
+    (session, time); only the clicks of such runs are sorted by item.
+    """
+    session = sessions.session_index()  # (n_clicks,)
+    times, items = sessions.times, sessions.items
+    tie = (session[1:] == session[:-1]) & (times[1:] == times[:-1])  # (n_clicks - 1,)
+    if not tie.any():
+        return 0, -1
+    in_run = np.zeros(len(items), dtype=np.bool_)  # (n_clicks,)
+    in_run[1:] |= tie
+    in_run[:-1] |= tie
+    c = np.flatnonzero(in_run)  # the clicks of runs of ties
+    c = c[np.lexsort((c, items[c], times[c], session[c]))]
+    same = (
+        (session[c[1:]] == session[c[:-1]])
+        & (times[c[1:]] == times[c[:-1]])
+        & (items[c[1:]] == items[c[:-1]])
+    )
+    if not same.any():
+        return 0, -1
+    return int(same.sum()), int(c[1:][same].min())
 
 
 def _raise_first_bad_line(data, path):
@@ -194,6 +262,11 @@ def _read_table(pd, path, sep, what):
         raise ValueError(f"{what} {path!r} is empty") from None
     except pd.errors.ParserError as error:
         raise ValueError(f"{what} {path!r} could not be parsed: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{what} {path!r} is not UTF-8 text: byte {error.start} is "
+            f"{error.object[error.start : error.start + 1]!r}"
+        ) from None
 
 
 def _check_columns(frame, required, source, sep=None):
@@ -218,7 +291,13 @@ def _first_row(mask):
 
 
 def _integer_column(pd, column, name, source):
-    """Return a column of integer ids as int64, rejecting NaN and non-integers."""
+    """Return a column of integer ids as int64, rejecting what is not one.
+
+    Refused, with the first offending row: NaN and empty fields, anything that
+    is not an integer, ids outside int64, and ids written as floating-point
+    numbers from 2**53 on, which a float cannot hold exactly. Nothing is
+    rounded or wrapped around.
+    """
     missing = column.isna().to_numpy()  # (n_rows,)
     if missing.any():
         raise ValueError(
@@ -227,21 +306,39 @@ def _integer_column(pd, column, name, source):
         )
     if pd.api.types.is_bool_dtype(column.dtype):
         raise TypeError(f"{source}: column {name!r} must hold integer ids, got bool")
-    if pd.api.types.is_integer_dtype(column.dtype):
-        return column.to_numpy(dtype=np.int64)
-    numbers = pd.to_numeric(column, errors="coerce")
-    bad = numbers.isna().to_numpy()  # (n_rows,)
-    if not bad.any():
-        values = numbers.to_numpy(dtype=np.float64)  # (n_rows,)
-        bad = values != np.floor(values)
-        if not bad.any():
-            return numbers.to_numpy(dtype=np.int64)
-    row = _first_row(bad)
-    raise ValueError(
-        f"{source}: column {name!r} must hold integer ids, got "
-        f"{_clip(str(column.iloc[row - 1]))!r} in data row {row} "
-        "(rows counted from 1 after the header)"
-    )
+    numbers = column
+    if not pd.api.types.is_integer_dtype(column.dtype):
+        numbers = pd.to_numeric(column, errors="coerce")  # NaN where unparsable
+    none = np.zeros(len(column), dtype=np.bool_)  # (n_rows,)
+    if pd.api.types.is_integer_dtype(numbers.dtype):
+        values = numbers.to_numpy()  # (n_rows,) int64, or uint64 beyond int64
+        not_integer, inexact = none, none
+        too_large = none
+        if values.dtype == np.uint64:
+            too_large = values > np.uint64(_INT64_MAX)
+    else:
+        values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)  # (n_rows,)
+        not_integer = ~np.isfinite(values) | (values != np.floor(values))
+        too_large = ~not_integer & (np.abs(values) >= 2.0**63)
+        inexact = ~not_integer & ~too_large & (np.abs(values) >= 2.0**53)
+    problems = [
+        (not_integer, "must hold integer ids, got {value!r} in data row {row}"),
+        (too_large, "holds {value} in data row {row}, too large for a 64-bit id"),
+        (
+            inexact,
+            "holds {value} in data row {row}: from 2**53 on, floating-point numbers "
+            "skip integers, so write the ids as integers, without a decimal point",
+        ),
+    ]
+    for bad, problem in problems:
+        if bad.any():
+            row = _first_row(bad)
+            value = _clip(str(column.iloc[row - 1]))
+            raise ValueError(
+                f"{source}: column {name!r} {problem.format(value=value, row=row)} "
+                "(rows counted from 1 after the header)"
+            )
+    return values.astype(np.int64)
 
 
 def _time_column(pd, column, name, source):
@@ -312,9 +409,20 @@ def read_events(
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the file is empty, a column is missing (the message lists the
-        columns found and the ones required), or a field is empty, NaN or not
-        an integer where an id is required.
+        If the file is empty or a line cannot be parsed (the message names the
+        line), a column is missing (the message lists the columns found and
+        the ones required), or a field is empty, NaN, not an integer where an
+        id is required, or an id too large for int64 (the message names the
+        data row). Ids may be negative: they are labels.
+    TypeError
+        If an id or time column of a DataFrame holds booleans.
+
+    Warns
+    -----
+    UserWarning
+        If every session has a single click (often the wrong session column),
+        or clicks repeat another of their session in item and time (they are
+        kept).
     """
     pd = _import_pandas("read_events")
     if isinstance(path_or_frame, pd.DataFrame):
@@ -331,7 +439,9 @@ def read_events(
     times = None
     if time_key is not None:
         times = _time_column(pd, frame[time_key], time_key, source)
-    return sessions_from_events(session_ids, item_ids, times)
+    sessions = sessions_from_events(session_ids, item_ids, times)
+    _warn_if_doubtful(sessions, source, f"is {session_key!r} the session column?")
+    return sessions
 
 
 DIGINETICA_COLUMNS = ("session_id", "item_id", "timeframe", "eventdate")
@@ -366,8 +476,14 @@ def read_diginetica(path):
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the file is empty, lacks a column, or holds an empty field, a
-        non-integer id, a timeframe that is not a number or a malformed date.
+        If the file is empty, a line cannot be parsed, a column is missing, or
+        a field is empty, an id is not an integer or too large for int64, a
+        timeframe is not a number or a date is malformed.
+
+    Warns
+    -----
+    UserWarning
+        As `read_events`.
     """
     pd = _import_pandas("read_diginetica")
     frame = _read_table(pd, path, ";", "DIGINETICA file")
@@ -390,4 +506,6 @@ def read_diginetica(path):
         )
     days = dates.to_numpy(dtype="datetime64[s]").astype(np.int64)  # (n_rows,)
     times = days.astype(np.float64) + timeframe / 1000.0  # (n_rows,)
-    return sessions_from_events(session_ids, item_ids, times)
+    sessions = sessions_from_events(session_ids, item_ids, times)
+    _warn_if_doubtful(sessions, source, "is this the item-views file?")
+    return sessions

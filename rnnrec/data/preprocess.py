@@ -23,6 +23,7 @@ the counts of what was dropped.
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -352,6 +353,13 @@ def index_test_like_train(train, test, *, min_test_length=2):
         known = item_ids[position] == test_ids  # (n_test_clicks,)
     else:
         known = np.zeros(len(test_ids), dtype=np.bool_)
+    if len(test_ids) and not known.any():
+        warnings.warn(
+            f"none of the {len(test_ids)} test clicks is on an item of the "
+            "training data, so the test set is empty; do train and test come "
+            "from the same data, with ids of the same kind?",
+            stacklevel=2,
+        )
     kept = test.select_clicks(known)
     indexed = Sessions(
         items=position[known].astype(np.int64),
@@ -407,11 +415,19 @@ def preprocess(
     _check_sessions(sessions)
     if remove_repeats:
         sessions = remove_consecutive_repeats(sessions)
+    n_before = sessions.n_sessions
     sessions = filter_sessions(
         sessions,
         min_item_support=min_item_support,
         min_session_length=min_session_length,
     )
+    if sessions.n_sessions == 0:
+        raise ValueError(
+            f"no session is left after filtering: none of the {n_before} "
+            f"sessions has {min_session_length} or more clicks on items clicked "
+            f"{min_item_support} or more times (min_session_length, "
+            "min_item_support)"
+        )
     train, test = split_by_time(
         sessions, test_days=test_days, test_fraction=test_fraction
     )

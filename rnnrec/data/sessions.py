@@ -64,7 +64,11 @@ class Sessions:
         if np.any(np.diff(offsets) < 0):
             raise ValueError("offsets must be non-decreasing")
         if len(items) and (items.min() < 0 or items.max() >= len(self.item_ids)):
-            raise ValueError("items must index item_ids")
+            bad = int(np.flatnonzero((items < 0) | (items >= len(self.item_ids)))[0])
+            raise ValueError(
+                f"items must index item_ids, in [0, {len(self.item_ids)}), got "
+                f"{items[bad]} at click {bad}"
+            )
         if self.times is not None and len(self.times) != len(items):
             raise ValueError("times must have one entry per click")
         if self.session_ids is not None and len(self.session_ids) != len(offsets) - 1:

@@ -13,29 +13,56 @@ and back again, with the item matrices' gradients kept row-sparse. The state is
 carried from block to block (reset where a new session starts), and the gradient
 stops at block borders: ``bptt=1`` is GRU4Rec's one-step gradient, ``bptt=k``
 truncated backpropagation through time over blocks of ``k`` steps.
+
+Around that core: `fit` stops with a message as soon as the loss or a gradient
+is no longer finite, and can write checkpoints and resume from them exactly
+(`rnnrec.model.checkpoint`, `rnnrec.model.training`); `recommend` scores the
+catalogue a block of items at a time (`rnnrec.model.ranking`); `save` and
+`load` write and check one ``.npz`` file (`rnnrec.model.saving`).
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
 import math
-import os
 import time
 import warnings
-import zipfile
 
 import numpy as np
 
-from rnnrec._validation import as_rng, check_choice, check_dtype, check_positive_int
+from rnnrec._validation import (
+    as_rng,
+    check_choice,
+    check_dtype,
+    check_mask,
+    check_positive_int,
+)
 from rnnrec.cells import GRU, LSTM, RNN
 from rnnrec.clipping import clip_grad_norm
-from rnnrec.io import atomic_write
+from rnnrec.model.checkpoint import (
+    TrainingRun,
+    check_resumable,
+    data_fingerprint,
+    read_checkpoint,
+    restore_checkpoint,
+    write_checkpoint,
+)
 from rnnrec.model.dropout import dropout_backward, dropout_forward
 from rnnrec.model.output import (
     merge_row_grads,
     sampled_scores_backward,
     sampled_scores_forward,
+)
+from rnnrec.model.ranking import encode_sessions, top_k_scores
+from rnnrec.model.saving import CONFIG_NAMES, read_model, write_model
+from rnnrec.model.training import (
+    TrainingContext,
+    check_folder,
+    check_training_data,
+    divergence_message,
+    global_norm,
+    progress_bar,
 )
 from rnnrec.optim import RowSparse, coalesce_rows
 
@@ -44,7 +71,6 @@ log = logging.getLogger(__name__)
 CELLS = {"gru": GRU, "lstm": LSTM, "rnn": RNN}
 LOSSES = ("cross-entropy", "bpr-max", "top1-max", "bpr", "top1")
 OPTIMIZERS = ("adagrad", "adam", "sgd")
-FORMAT_VERSION = 1
 
 
 class SessionRecommender:
@@ -176,11 +202,17 @@ class SessionRecommender:
         Returns
         -------
         dict
-            Every constructor argument.
+            Every constructor argument; a Generator given as ``seed`` is
+            recorded as None.
         """
-        config = {name: getattr(self, name) for name in _CONFIG_NAMES}
+        config = {name: getattr(self, name) for name in CONFIG_NAMES}
+        for name, value in config.items():
+            if isinstance(value, np.generic):  # np.float64(0.1) and the like
+                config[name] = value.item()
         config["layers"] = [int(h) for h in self.layers]
         config["dtype"] = np.dtype(self.dtype).name
+        if isinstance(self.seed, np.random.Generator):
+            config["seed"] = None  # a generator's state is not a setting
         return config
 
     def _check_config(self):
@@ -404,8 +436,10 @@ class SessionRecommender:
 
     # -- training -------------------------------------------------------------------
 
-    def fit(self, train, valid=None):
-        """Train on sessions.
+    def fit(
+        self, train, valid=None, *, checkpoint=None, checkpoint_every=None, resume=None
+    ):
+        """Train on sessions, optionally writing checkpoints or resuming from one.
 
         Parameters
         ----------
@@ -414,23 +448,69 @@ class SessionRecommender:
         valid : rnnrec.data.Sessions, optional
             Sessions evaluated (Recall@20, MRR@20) after every epoch; they must
             share ``train``'s item index.
+        checkpoint : str or os.PathLike, optional
+            Write a checkpoint to this file at the end of every epoch (see
+            `rnnrec.model.checkpoint`). Each one replaces the last atomically:
+            a crash while writing leaves the previous checkpoint whole.
+        checkpoint_every : int, optional
+            Also write the checkpoint every this many steps (blocks), counted
+            from the start of the run; needs ``checkpoint``.
+        resume : str or os.PathLike, optional
+            Carry on from a checkpoint that a model of the same configuration
+            wrote while training on the same ``train``; only ``n_epochs`` (to
+            train longer), ``learning_rate``, ``clip_grad_norm`` and
+            ``verbose`` may differ. With them unchanged, the result is that of
+            the uninterrupted run: the same parameters, optimizer state and
+            random stream, bit for bit (in float64 on one thread, see the
+            README).
 
         Returns
         -------
         SessionRecommender
             ``self``.
+
+        Raises
+        ------
+        FloatingPointError
+            If the loss or the gradient becomes NaN or infinite. The message
+            names the epoch and step, the largest gradient norm seen before,
+            and the remedies; the parameters are those before that step.
         """
-        from rnnrec.data import session_parallel_batches
         from rnnrec.data.batches import n_pairs
         from rnnrec.losses import get_loss
         from rnnrec.sampling import PopularitySampler
 
         self._check_config()
-        if train.n_items < 2:
-            raise ValueError(f"train must hold at least 2 items, has {train.n_items}")
+        check_training_data(train, valid)
+        total_pairs = n_pairs(train)
+        if total_pairs == 0:
+            raise ValueError(
+                "train has no session of 2 or more clicks to learn from; every "
+                f"one of its {train.n_sessions} sessions has at most one click"
+            )
+        if checkpoint_every is not None:
+            checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
+            if checkpoint is None:
+                raise ValueError("checkpoint_every needs a checkpoint path")
+        if checkpoint is not None:
+            check_folder(checkpoint, "checkpoint")
+        saved = None if resume is None else read_checkpoint(resume)
+        fingerprinted = checkpoint is not None or saved is not None
+        data = data_fingerprint(train) if fingerprinted else None
+        if saved is not None:
+            check_resumable(saved, self, data)
+        if self.n_sample > train.n_items:
+            warnings.warn(
+                f"n_sample={self.n_sample} is more than the {train.n_items} items "
+                "of the catalogue; negatives are drawn with replacement, so most "
+                "of them repeat: a smaller n_sample trains as well, and faster",
+                stacklevel=2,
+            )
+
         rng = as_rng(self.seed)
         self._build(train.n_items, rng)
         self.item_ids_ = np.asarray(train.item_ids)
+        self._index_cache = None
         counts = train.item_counts()
         sampler = PopularitySampler(counts, self.sample_alpha, seed=rng)
         # Log click counts, unnormalised as in GRU4Rec (the normaliser would shift
@@ -442,64 +522,127 @@ class SessionRecommender:
         loss_params = {"bpreg": self.bpreg} if self.loss == "bpr-max" else {}
         loss_fn = get_loss(self.loss, final_activation=final_act, **loss_params)
         optimizer = self._make_optimizer()
-        total_pairs = n_pairs(train)
-        if total_pairs == 0:
-            raise ValueError("train has no session of 2 or more clicks to learn from")
         self.history_ = []
-        for epoch in range(1, self.n_epochs + 1):
-            start, losses, weights = time.perf_counter(), 0.0, 0
-            states = None
-            progress = _progress(total_pairs, f"epoch {epoch}", self.verbose)
-            batches = session_parallel_batches(
-                train,
-                self.batch_size,
-                steps=self.bptt,
-                shuffle=False,
-                seed=rng,
+        self._checkpoint_at = None  # (path, position) of the last one written
+        run, states = TrainingRun(), None
+        if saved is not None:
+            run, states = restore_checkpoint(
+                saved, self, optimizer=optimizer, sampler=sampler, rng=rng
             )
-            for step, batch in enumerate(batches, start=1):
-                states = self._carry(states, batch)
-                negatives = sampler.sample(self.n_sample)
-                loss, grads, states = self._train_block(
-                    batch, states, negatives, loss_fn, rng, log_p0
-                )
-                n = int(batch.valid.sum())
-                loss_per_event = loss * self.batch_size / n
-                if not math.isfinite(loss_per_event):
-                    raise FloatingPointError(
-                        f"the loss became {loss_per_event} at epoch {epoch}, "
-                        f"step {step}; "
-                        f"lower learning_rate (now {self.learning_rate}), set "
-                        "clip_grad_norm, or train in float64"
-                    )
-                self._apply(grads, optimizer)
-                losses += loss * self.batch_size
-                weights += n
-                if progress is not None:
-                    progress.update(n)
-                    progress.set_postfix(loss=f"{losses / weights:.4f}")
-            if progress is not None:
-                progress.close()
-            seconds = time.perf_counter() - start
-            record = {
-                "epoch": epoch,
-                "loss": losses / max(weights, 1),
-                "seconds": seconds,
-                "events_per_second": weights / seconds,
-            }
-            if valid is not None:
-                from rnnrec.evaluation import evaluate_next_click
+            self._checkpoint_at = (resume, run.where())
 
-                record.update(evaluate_next_click(self, valid, cutoffs=(20,)))
-            self.history_.append(record)
-            log.info(
-                "epoch %d  loss %.4f  %.1f s  %.0f events/s",
-                epoch,
-                record["loss"],
-                seconds,
-                record["events_per_second"],
-            )
+        context = TrainingContext(
+            train=train,
+            valid=valid,
+            total_pairs=total_pairs,
+            loss_fn=loss_fn,
+            log_p0=log_p0,
+            sampler=sampler,
+            optimizer=optimizer,
+            rng=rng,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            data=data,
+        )
+        for epoch in range(run.epochs_done + 1, self.n_epochs + 1):
+            self._train_epoch(epoch, context, run, states)
+            states = None
         return self
+
+    def _train_epoch(self, epoch, context, run, states):
+        """Train one epoch from the position ``run`` (a resumed epoch skips ahead).
+
+        ``run`` is updated as blocks are trained; ``states`` is the recurrent
+        state carried into the first block to train (None at the epoch's start).
+        """
+        from rnnrec.data import session_parallel_batches
+
+        c = context
+        start = time.perf_counter() - run.seconds
+        progress = progress_bar(c.total_pairs, f"epoch {epoch}", self.verbose)
+        if progress is not None and run.n_events:
+            progress.update(run.n_events)
+        batches = session_parallel_batches(
+            c.train, self.batch_size, steps=self.bptt, shuffle=False, seed=c.rng
+        )
+        skipped = run.steps_done
+        for step, batch in enumerate(
+            itertools.islice(batches, skipped, None), start=skipped + 1
+        ):
+            states = self._carry(states, batch)
+            negatives = c.sampler.sample(self.n_sample)
+            loss, grads, states = self._train_block(
+                batch, states, negatives, c.loss_fn, c.rng, c.log_p0
+            )
+            n = int(batch.valid.sum())
+            loss_per_event = loss * self.batch_size / n
+            if not math.isfinite(loss_per_event):
+                self._stop("the loss", loss_per_event, epoch, step, run)
+            norm = self._clip(grads)
+            if not math.isfinite(norm):
+                self._stop("the gradient norm", norm, epoch, step, run)
+            c.optimizer.step(grads)
+
+            if norm > run.max_grad_norm:
+                run.max_grad_norm = norm
+                run.max_grad_epoch, run.max_grad_step = epoch, step
+            run.loss_sum += loss * self.batch_size
+            run.n_events += n
+            run.steps_done = step
+            run.total_steps += 1
+            if progress is not None:
+                progress.update(n)
+                progress.set_postfix(loss=f"{run.loss_sum / run.n_events:.4f}")
+            if c.checkpoint_every and run.total_steps % c.checkpoint_every == 0:
+                run.seconds = time.perf_counter() - start
+                self._write_checkpoint(c, run, states)
+        if progress is not None:
+            progress.close()
+
+        seconds = time.perf_counter() - start
+        record = {
+            "epoch": epoch,
+            "loss": run.loss_sum / max(run.n_events, 1),
+            "seconds": seconds,
+            "events_per_second": run.n_events / seconds,
+        }
+        if c.valid is not None:
+            from rnnrec.evaluation import evaluate_next_click
+
+            record.update(evaluate_next_click(self, c.valid, cutoffs=(20,)))
+        self.history_.append(record)
+        log.info(
+            "epoch %d  loss %.4f  %.1f s  %.0f events/s",
+            epoch,
+            record["loss"],
+            seconds,
+            record["events_per_second"],
+        )
+        run.epochs_done, run.steps_done = epoch, 0
+        run.loss_sum, run.n_events, run.seconds = 0.0, 0, 0.0
+        if c.checkpoint is not None:
+            self._write_checkpoint(c, run, None)
+
+    def _stop(self, what, value, epoch, step, run):
+        """Raise FloatingPointError: where training broke down, and what to do."""
+        message = divergence_message(
+            self, what, value, epoch, step, run, self._checkpoint_at
+        )
+        raise FloatingPointError(message)
+
+    def _write_checkpoint(self, context, run, states):
+        write_checkpoint(
+            context.checkpoint,
+            self,
+            run,
+            optimizer=context.optimizer,
+            sampler=context.sampler,
+            rng=context.rng,
+            states=states,
+            data=context.data,
+        )
+        self._checkpoint_at = (context.checkpoint, run.where())
+        log.info("checkpoint at %s: %s", run.where(), context.checkpoint)
 
     def _carry(self, states, batch):
         """States for the new block: the previous block's rows named by carry."""
@@ -519,14 +662,24 @@ class SessionRecommender:
             return optim.Adam(params, lr=lr, weight_decay=l2)
         return optim.SGD(params, lr=lr, momentum=mom, weight_decay=l2)
 
+    def _clip(self, grads):
+        """Clip the step's gradients if asked; return their global norm before.
+
+        The norm is NaN or infinite when a gradient holds NaN or infinity.
+        """
+        arrays = [g.values if isinstance(g, RowSparse) else g for g in grads.values()]
+        if self.clip_grad_norm is None:
+            return global_norm(arrays)
+        return clip_grad_norm(arrays, self.clip_grad_norm)
+
     def _apply(self, grads, optimizer):
-        """Clip the step's gradients (if asked) and take one optimizer step."""
-        if self.clip_grad_norm is not None:
-            arrays = [
-                g.values if isinstance(g, RowSparse) else g for g in grads.values()
-            ]
-            clip_grad_norm(arrays, self.clip_grad_norm)
+        """Clip the step's gradients (if asked) and take one optimizer step.
+
+        Returns the global gradient norm before clipping.
+        """
+        norm = self._clip(grads)
         optimizer.step(grads)
+        return norm
 
     # -- scoring (the protocol the evaluation loop uses) ------------------------------
 
@@ -536,7 +689,7 @@ class SessionRecommender:
         Parameters
         ----------
         batch_size : int
-            B.
+            B, >= 1.
 
         Returns
         -------
@@ -544,7 +697,8 @@ class SessionRecommender:
             One state per layer.
         """
         self._check_fitted()
-        return [layer.zero_state(batch_size) for layer in self.layers_]
+        B = check_positive_int(batch_size, "batch_size")
+        return [layer.zero_state(B) for layer in self.layers_]
 
     def carry_state(self, state, carry):
         """Keep the slots named by ``carry`` (new slot b continues old slot carry[b]).
@@ -561,6 +715,23 @@ class SessionRecommender:
         list
             The new state.
         """
+        B = self._state_slots(state)
+        if not (
+            isinstance(carry, np.ndarray)
+            and carry.ndim == 1
+            and carry.dtype.kind in "iu"
+        ):
+            got = (
+                f"dtype {carry.dtype.name} and shape {carry.shape}"
+                if isinstance(carry, np.ndarray)
+                else type(carry).__name__
+            )
+            raise TypeError(f"carry must be a 1-D integer numpy array (B',), got {got}")
+        if len(carry) and (carry.min() < 0 or carry.max() >= B):
+            raise ValueError(
+                f"carry must hold old slot numbers in [0, {B}), got values from "
+                f"{carry.min()} to {carry.max()}"
+            )
         return [_take_rows(s, carry) for s in state]
 
     def score_next(self, state, items, reset):
@@ -571,7 +742,7 @@ class SessionRecommender:
         state : list
             One state per layer, for B slots.
         items : numpy.ndarray
-            ``(B,)`` int64, each slot's current click (item index).
+            ``(B,)`` integer item indices in ``[0, V)``, each slot's current click.
         reset : numpy.ndarray
             ``(B,)`` bool, a new session starts at this click.
 
@@ -582,6 +753,17 @@ class SessionRecommender:
         state : list
             The updated state.
         """
+        self._check_step(state, items, reset)
+        h, new_state = self._advance(state, items, reset)
+        scores = h @ self.W_y_.T  # (B, V)
+        scores += self.b_y_
+        return scores, new_state
+
+    def _advance(self, state, items, reset):
+        """Feed one click per slot through the layers; return ``(h, state)``.
+
+        ``h`` is the top layer's output ``(B, H)``, which the item scores read.
+        """
         x = self._input_table()[items][None]  # (1, B, D)
         new_state = []
         for i, layer in enumerate(self.layers_):
@@ -590,8 +772,42 @@ class SessionRecommender:
             )
             x = out
             new_state.append(final)
-        scores = x[0] @ self.W_y_.T + self.b_y_  # (B, V)
-        return scores, new_state
+        return x[0], new_state
+
+    def _state_slots(self, state):
+        """Check that ``state`` has one entry per layer; return its B."""
+        self._check_fitted()
+        if not isinstance(state, list) or len(state) != len(self.layers_):
+            raise TypeError(
+                f"state must be the list of {len(self.layers_)} layer state(s) that "
+                "init_state, carry_state or score_next returns, got "
+                f"{type(state).__name__}"
+            )
+        first = state[0][0] if isinstance(state[0], tuple) else state[0]
+        if not isinstance(first, np.ndarray) or first.ndim != 2:
+            raise TypeError("state holds something that is not a layer's state")
+        return len(first)
+
+    def _check_step(self, state, items, reset):
+        """Check the arguments of `score_next` (the layers check the states)."""
+        B = self._state_slots(state)
+        if not (isinstance(items, np.ndarray) and items.dtype.kind in "iu"):
+            got = items.dtype.name if isinstance(items, np.ndarray) else type(items)
+            raise TypeError(
+                f"items must be a numpy integer array of item indices, got {got}"
+            )
+        if items.shape != (B,):
+            raise ValueError(
+                f"items must have shape ({B},), one click per slot of the state, "
+                f"got {items.shape}"
+            )
+        V = self.n_items
+        if B and (items.min() < 0 or items.max() >= V):
+            raise ValueError(
+                f"items must be item indices in [0, {V}), got values from "
+                f"{items.min()} to {items.max()}"
+            )
+        check_mask(reset, "reset", (B,))
 
     def _check_fitted(self):
         if not hasattr(self, "layers_"):
@@ -602,21 +818,37 @@ class SessionRecommender:
     def recommend(self, session_items, k=20, exclude_seen=False):
         """Recommend the next items for one session given its clicks so far.
 
+        Items are scored ``SCORE_BLOCK`` at a time, so that the memory used
+        beyond the model stays small whatever the size of the catalogue (about
+        1 MiB in float32, see `rnnrec.model.ranking`).
+
         Parameters
         ----------
         session_items : sequence
-            The session's clicks, as the user's own item ids, oldest first.
+            The session's clicks, as the user's own item ids, oldest first: a
+            list, tuple or 1-D array.
         k : int, default 20
-            Number of recommendations.
+            Number of recommendations, at most the number of items.
         exclude_seen : bool, default False
-            Leave out items already clicked in the session.
+            Leave out items already clicked in the session (they come last,
+            scored ``-inf``, if ``k`` asks for more than the other items).
 
         Returns
         -------
         items : numpy.ndarray
-            ``(k,)`` item ids, best first.
+            ``(k,)`` item ids, best first; equal scores in item-index order.
         scores : numpy.ndarray
             ``(k,)`` their scores.
+
+        Raises
+        ------
+        ValueError
+            If the session is empty, holds ids unknown to the model, or ``k`` is
+            out of range.
+        TypeError
+            If the session is not a sequence of item ids or ``k`` not an int.
+        RuntimeError
+            If the model is not fitted.
         """
         items, scores = self.recommend_batch(
             [session_items], k=k, exclude_seen=exclude_seen
@@ -647,39 +879,25 @@ class SessionRecommender:
         V = self.n_items
         if k > V:
             raise ValueError(f"k must be at most the number of items ({V}), got {k}")
-        index = self._item_index()
-        encoded = []
-        for n, session in enumerate(sessions):
-            if len(session) == 0:
-                raise ValueError(f"session {n} is empty; give at least one click")
-            unknown = [i for i in session if i not in index]
-            if unknown:
-                raise ValueError(
-                    f"session {n} holds item ids unknown to the model: {unknown[:5]}"
-                )
-            encoded.append(np.array([index[i] for i in session], dtype=np.int64))
+        encoded = encode_sessions(sessions, self._item_index())
         out_items = np.empty((len(encoded), k), dtype=self.item_ids_.dtype)
         out_scores = np.empty((len(encoded), k), dtype=self.W_y_.dtype)
         for n, clicks in enumerate(encoded):
             state = self.init_state(1)
             reset = np.zeros(1, dtype=bool)
             for item in clicks:
-                scores, state = self.score_next(state, np.array([item]), reset)
-            row = scores[0].copy()
-            if exclude_seen:
-                row[clicks] = -np.inf
-            top = np.argpartition(-row, k - 1)[:k]
-            top = top[np.argsort(-row[top], kind="stable")]
+                h, state = self._advance(state, np.array([item]), reset)
+            top, scores = top_k_scores(
+                h, self.W_y_, self.b_y_, k, exclude=clicks if exclude_seen else None
+            )
             out_items[n] = self.item_ids_[top]
-            out_scores[n] = row[top]
+            out_scores[n] = scores
         return out_items, out_scores
 
     def _item_index(self):
         if getattr(self, "_index_cache", None) is None:
-            self._index_cache = {
-                item.item() if hasattr(item, "item") else item: i
-                for i, item in enumerate(self.item_ids_)
-            }
+            ids = self.item_ids_.tolist()
+            self._index_cache = dict(zip(ids, range(len(ids)), strict=True))
         return self._index_cache
 
     # -- saving and loading ----------------------------------------------------
@@ -688,8 +906,9 @@ class SessionRecommender:
         """Save the fitted model to one ``.npz`` file (no pickle).
 
         The file holds the configuration as JSON, the format version, the item
-        ids and every parameter array. It is written to a temporary file that is
-        renamed over ``path``, so an existing file is never left half-written.
+        ids and every parameter array (see `rnnrec.model.saving`). It is written
+        to a temporary file that is renamed over ``path``, so an existing file
+        is never left half-written.
 
         Parameters
         ----------
@@ -697,97 +916,37 @@ class SessionRecommender:
             Destination; ``.npz`` is not appended.
         """
         self._check_fitted()
-        arrays = {f"param/{k}": v for k, v in self._param_dict().items()}
-        if self.embedding == 0:
-            arrays.pop("param/layer0.weight_ih", None)
-        if self.item_ids_.dtype == object:
-            raise TypeError("item ids must be numbers or strings to be saved")
-        meta = {"format_version": FORMAT_VERSION, "config": self.get_config()}
-        atomic_write(
-            path,
-            lambda f: np.savez(
-                f, meta=np.array(json.dumps(meta)), item_ids=self.item_ids_, **arrays
-            ),
-        )
+        write_model(self, path)
 
     @classmethod
     def load(cls, path):
-        """Load a model written by `save`, checking everything it reads.
+        """Load a model written by `save` (or a checkpoint), checking what it reads.
+
+        Nothing in the file is unpickled or executed: arrays are read with
+        ``allow_pickle=False`` and the configuration is JSON, checked setting
+        by setting.
 
         Parameters
         ----------
         path : str or os.PathLike
-            The ``.npz`` file.
+            The ``.npz`` file: a saved model, or a checkpoint written by `fit`
+            (its parameters, without the training state).
 
         Returns
         -------
         SessionRecommender
             The fitted model.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the file does not exist.
+        ValueError
+            If it is not a model file this version reads: truncated or not a
+            zip archive, another format version, missing or extra arrays,
+            arrays of the wrong shape or dtype or holding NaN, bad settings.
         """
-        path = os.fspath(path)
-        try:
-            return cls._load(path)
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-            if isinstance(err, ValueError) and str(err).startswith(path):
-                raise  # already a message about this file
-            raise ValueError(f"{path} is not an rnnrec model file: {err}") from None
-
-    @classmethod
-    def _load(cls, path):
-        data = np.load(path, allow_pickle=False)
-        with data:
-            names = set(data.files)
-            if "meta" not in names or "item_ids" not in names:
-                raise ValueError(
-                    f"{path} is not an rnnrec model file (no meta or item_ids)"
-                )
-            try:
-                meta = json.loads(str(data["meta"]))
-            except (ValueError, TypeError) as err:
-                raise ValueError(f"{path}: unreadable metadata: {err}") from None
-            version = meta.get("format_version")
-            if version != FORMAT_VERSION:
-                raise ValueError(
-                    f"{path} has format version {version!r}; this rnnrec reads version "
-                    f"{FORMAT_VERSION}"
-                )
-            config = dict(meta["config"])
-            config["dtype"] = np.dtype(config["dtype"]).type
-            config["layers"] = tuple(config["layers"])
-            model = cls(**config)
-            model._check_config()
-            item_ids = data["item_ids"]
-            model._build(len(item_ids), np.random.default_rng(0))
-            model.item_ids_ = item_ids
-            expected = model._param_dict()
-            stored = {n[len("param/") :] for n in names if n.startswith("param/")}
-            if stored != set(expected):
-                missing = sorted(set(expected) - stored)
-                extra = sorted(stored - set(expected))
-                raise ValueError(
-                    f"{path}: arrays missing {missing}, unexpected {extra}"
-                )
-            for name, target in expected.items():
-                value = data[f"param/{name}"]
-                if value.shape != target.shape or value.dtype != target.dtype:
-                    raise ValueError(
-                        f"{path}: array {name} has shape {value.shape} and dtype "
-                        f"{value.dtype}, expected {target.shape} and {target.dtype}"
-                    )
-                if not np.isfinite(value).all():
-                    raise ValueError(f"{path}: array {name} holds NaN or infinity")
-                target[...] = value
-        return model
-
-
-_CONFIG_NAMES = (
-    "cell", "layers", "embedding", "loss", "final_act", "bpreg", "logq", "n_sample",
-    "sample_alpha", "dropout_p_embed", "dropout_p_hidden", "l2", "optimizer",
-    "learning_rate", "momentum", "batch_size", "n_epochs", "bptt", "clip_grad_norm",
-    "gru_variant", "dtype", "backend", "seed", "verbose",
-)  # fmt: skip
+        return read_model(cls, path)
 
 
 def _uniform(rng, shape, dtype):
@@ -814,17 +973,3 @@ def _take_rows(state, rows):
     if isinstance(state, tuple):
         return tuple(s[rows] for s in state)
     return state[rows]
-
-
-def _progress(total, description, verbose):
-    if not verbose:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        warnings.warn(
-            "install tqdm for a progress bar (pip install rnnrec[progress])",
-            stacklevel=3,
-        )
-        return None
-    return tqdm(total=total, desc=description, unit="event", leave=False)
