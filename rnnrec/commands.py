@@ -767,8 +767,14 @@ def run_study(args):
     """
     from rnnrec.dynamics import plots, studies
 
-    if not os.path.isdir(args.out):
-        raise ValueError(f"--out {args.out}: the folder does not exist")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out}: a file is in the way, not a folder")
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as err:
+        raise ValueError(
+            f"--out {args.out}: cannot create the folder ({err})"
+        ) from None
     _study_sizes(args)
     out = args.out
     written = []

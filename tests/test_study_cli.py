@@ -217,11 +217,23 @@ def test_bad_options_are_named(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_a_missing_output_folder_is_one_line_and_status_2(tmp_path, capsys):
-    missing = tmp_path / "nowhere"
-    assert main(["study", "tasks", "--quick", "--out", str(missing)]) == 2
+def test_a_missing_output_folder_is_created(tmp_path, capsys):
+    missing = tmp_path / "new" / "folder"
+    assert main(["study", "tasks", "--quick", "--no-plot", "--out", str(missing)]) == 0
+    assert (missing / "tasks.csv").is_file()
+
+
+def test_a_file_in_place_of_the_output_folder_is_one_line_and_status_2(
+    tmp_path, capsys
+):
+    in_the_way = tmp_path / "results"
+    in_the_way.write_text("not a folder")
+    assert main(["study", "tasks", "--quick", "--out", str(in_the_way)]) == 2
     err = capsys.readouterr().err
-    assert err == f"rnnrec study: error: --out {missing}: the folder does not exist\n"
+    assert err == (
+        f"rnnrec study: error: --out {in_the_way}: a file is in the way, not a folder\n"
+    )
+    assert in_the_way.read_text() == "not a folder"
 
 
 def test_study_runs_as_a_program(tmp_path):
