@@ -78,3 +78,29 @@ def test_tune_trains_every_setting_scores_it_and_resumes(tune, tmp_path, capsys)
     # Scored on a test file, the whole training file is used.
     assert tune.main([*argv[:3], "--test", str(test_path)]) == 0
     assert f"fit on {train.n_sessions} sessions" in capsys.readouterr().out
+
+
+def test_bench_eval_times_three_scorers_that_agree(tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("threadpoolctl")
+    train, test = make_synthetic(
+        n_items=50, n_train_sessions=300, n_test_sessions=40, seed=2
+    )
+    folder = tmp_path / "data" / "synthetic"
+    folder.mkdir(parents=True)
+    _write_lines(folder / "train_sessions.txt", train)
+    _write_lines(folder / "test_sessions.txt", test)
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "synthetic.json").write_text(
+        json.dumps({"layers": [8], "n_sample": 8, "batch_size": 8, "seed": 0})
+    )
+    out = tmp_path / "eval.json"
+    argv = ["--datasets", "synthetic", "--data-dir", str(tmp_path / "data")]
+    argv += ["--config-dir", str(configs), "--rounds", "2", "--fit-sessions", "100"]
+    assert _script("bench_eval").main([*argv, "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert sorted(r["scorer"] for r in rows) == sorted(["rnnrec", "numpy", "torch"] * 2)
+    assert all(r["agrees"] and r["predictions"] > 0 for r in rows)
+    assert len({round(r["recall@20"], 9) for r in rows}) == 1
+    assert "vs torch" in capsys.readouterr().out
