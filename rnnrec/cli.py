@@ -11,6 +11,9 @@ Subcommands:
 ``rnnrec study gradient-flow``, ``clipping``, ``tasks``
     Gradient dynamics: watch gradients vanish and explode, and clipping tame
     them (see `rnnrec.dynamics`).
+``rnnrec sweep``
+    Many trials of one task, on a local process pool or a Dask cluster (see
+    `rnnrec.sweep`).
 """
 
 from __future__ import annotations
@@ -184,6 +187,10 @@ def build_parser():
     commands.add_recommend(sub)
     commands.add_baselines(sub)
     commands.add_study(sub)
+
+    from rnnrec.sweep.command import add_sweep
+
+    add_sweep(sub)
     return parser
 
 
