@@ -137,7 +137,7 @@ def main(argv=None):
         if "layers" in config:
             config["layers"] = tuple(config["layers"])
         result = run_trial(split, config, tuple(args.cutoffs))
-        trials.append({"settings": settings, "config": base, **result})
+        trials.append({"settings": settings, "config": config, **result})
         m = result["metrics"]
         print(
             f"{json.dumps(settings)}: recall@{k} {m[f'recall@{k}']:.4f}  "

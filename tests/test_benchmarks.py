@@ -61,6 +61,8 @@ def test_tune_trains_every_setting_scores_it_and_resumes(tune, tmp_path, capsys)
     assert [t["settings"] for t in trials] == [{"bptt": 1}, {"bptt": 2}]
     for trial in trials:
         assert 0 < trial["metrics"]["recall@20"] <= 1
+        assert trial["config"]["bptt"] == trial["settings"]["bptt"]  # as trained
+        assert trial["config"]["n_sample"] == 8
         # One-hot input (the default): E (V, 3H), W_hh, two biases, W_y, b_y.
         assert trial["n_parameters"] == 40 * 24 + 24 * 8 + 2 * 24 + 40 * 8 + 40
     table = _script("report").trials_table(json.loads(out.read_text()))
