@@ -4,7 +4,10 @@ Usage: ``python benchmarks/report.py [path/to/result.json ...]``. For
 ``bench_cells.json`` (the default) it prints the machine line and one row per
 cell, shape and dtype (forward+backward); for the output of ``tune.py`` one row
 per trial: its settings, Recall@20, MRR@20, seconds per epoch, events per
-second and parameter count (several such files make one table).
+second and parameter count (several such files make one table); for
+``bench_train.py`` and ``bench_eval.py`` results their summary tables.
+``--chart PATH`` also writes a PNG bar chart of rnnrec's speed relative to
+PyTorch over all the files given.
 """
 
 from __future__ import annotations
@@ -81,8 +84,121 @@ def trials_table(result, k=20):
     return "\n".join(lines)
 
 
+def train_table(result):
+    """Tabulate a ``bench_train.py`` summary: one row per data set and side."""
+    threads = result.get("settings", {}).get("threads", "-")
+    lines = [
+        f"Threads: {threads}.",
+        "",
+        "| data set | implementation | epochs | s / epoch | events / s | vs PyTorch "
+        "| Recall@20 | MRR@20 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["summary"]:
+
+        def pct(key, row=row):
+            return "-" if row.get(key) is None else f"{100 * row[key]:.2f}"
+
+        lines.append(
+            f"| {row['dataset']} | {row['implementation']} | {row['epochs']} "
+            f"| {row['seconds_per_epoch']:.1f} | {row['events_per_second']:,.0f} "
+            f"| {row['speed_vs_torch']:.2f} | {pct('recall@20')} | {pct('mrr@20')} |"
+        )
+    return "\n".join(lines)
+
+
+def best_eval_rows(result):
+    """Pick the fastest round of every (data set, scorer) of ``bench_eval.py``."""
+    best = {}
+    for row in result["rows"]:
+        key = (row["dataset"], row["scorer"])
+        if key not in best or row["seconds"] < best[key]["seconds"]:
+            best[key] = row
+    return best
+
+
+def eval_table(result):
+    """One row per data set and scorer of a ``bench_eval.py`` result."""
+    best = best_eval_rows(result)
+    lines = [
+        f"Threads: {result.get('threads', '-')}; best of the rounds.",
+        "",
+        "| data set | scorer | items | predictions | predictions / s | vs PyTorch |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for (name, scorer), row in best.items():
+        torch_speed = best[(name, "torch")]["predictions_per_second"]
+        lines.append(
+            f"| {name} | {scorer} | {row['n_items']:,} | {row['predictions']:,} "
+            f"| {row['predictions_per_second']:,.0f} "
+            f"| {row['predictions_per_second'] / torch_speed:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def speed_ratios(result):
+    """``(label, rnnrec speed / PyTorch speed)`` pairs of any benchmark result."""
+    if "summary" in result:
+        threads = result.get("settings", {}).get("threads", "?")
+        pairs = []
+        for r in result["summary"]:
+            if r["implementation"] == "rnnrec":
+                config = result.get("datasets", {}).get(r["dataset"], {}).get("config")
+                units = "x".join(map(str, config["layers"])) if config else "?"
+                label = f"train {r['dataset']}, {units} units, {threads} thread(s)"
+                pairs.append((label, r["speed_vs_torch"]))
+        return pairs
+    if "rows" in result and result["rows"] and "scorer" in result["rows"][0]:
+        best = best_eval_rows(result)
+        return [
+            (
+                f"evaluate {name}",
+                row["predictions_per_second"]
+                / best[(name, "torch")]["predictions_per_second"],
+            )
+            for (name, scorer), row in best.items()
+            if scorer == "rnnrec"
+        ]
+    if "rows" in result:
+        return [
+            (f"{r['cell']} {r['shape']} {r['dtype']}", 1 / r["ratio_to_torch"])
+            for r in result["rows"]
+            if r["backend"] == "numba" and r.get("ratio_to_torch")
+        ]
+    return []
+
+
+def bar_chart(results, path):
+    """Write a PNG of rnnrec's speed relative to PyTorch (1 = as fast)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = [pair for result in results for pair in speed_ratios(result)]
+    if not pairs:
+        raise ValueError("no result with a PyTorch comparison to chart")
+    labels, ratios = zip(*pairs, strict=True)
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(pairs) + 1.2), layout="constrained")
+    ax.barh(range(len(pairs)), ratios, color=["C0" if r >= 1 else "C3" for r in ratios])
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(pairs)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("rnnrec speed / PyTorch speed (higher is faster; log scale)")
+    ax.set_title("rnnrec against PyTorch (each ratio from one side-by-side run)")
+    from rnnrec.io import atomic_write
+
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    chart = None
+    if "--chart" in argv:
+        at = argv.index("--chart")
+        chart, argv = argv[at + 1], argv[:at] + argv[at + 2 :]
     paths = argv or [os.path.join(HERE, "results", "bench_cells.json")]
     results = []
     for path in paths:
@@ -94,7 +210,16 @@ def main(argv=None):
         print(trials_table(merged))
     else:
         for result in results:
-            print(table(result))
+            if "summary" in result:
+                print(train_table(result))
+            elif result.get("rows") and "scorer" in result["rows"][0]:
+                print(eval_table(result))
+            else:
+                print(table(result))
+            print()
+    if chart:
+        bar_chart(results, chart)
+        print(f"wrote {chart}")
 
 
 if __name__ == "__main__":

@@ -106,3 +106,37 @@ def test_bench_eval_times_three_scorers_that_agree(tmp_path, capsys):
     assert all(r["agrees"] and r["predictions"] > 0 for r in rows)
     assert len({round(r["recall@20"], 9) for r in rows}) == 1
     assert "vs torch" in capsys.readouterr().out
+
+
+def test_report_tabulates_training_and_evaluation_and_charts_the_ratios(tmp_path):
+    pytest.importorskip("matplotlib")
+    report = _script("report")
+    train = {
+        "settings": {"threads": 2},
+        "datasets": {"d": {"config": {"layers": [8]}}},
+        "summary": [
+            {"dataset": "d", "implementation": impl, "epochs": 1,
+             "seconds_per_epoch": s, "events_per_second": 100 / s,
+             "speed_vs_torch": 2.0 / s, "recall@20": None, "mrr@20": None}
+            for impl, s in (("rnnrec", 1.0), ("torch", 2.0))
+        ],
+    }  # fmt: skip
+    rows = report.train_table(train).splitlines()
+    assert rows[0] == "Threads: 2." and rows[4].startswith("| d | rnnrec | 1 | 1.0 |")
+    assert "| 2.00 | - | - |" in rows[4]
+    evaluation = {
+        "threads": 1,
+        "rows": [
+            {"dataset": "d", "scorer": scorer, "round": r, "n_items": 9,
+             "predictions": 10, "seconds": s, "predictions_per_second": 10 / s}
+            for scorer, s, r in (("rnnrec", 1.0, 0), ("rnnrec", 0.5, 1),
+                                 ("torch", 2.0, 0))
+        ],
+    }  # fmt: skip
+    table = report.eval_table(evaluation)
+    assert "| d | rnnrec | 9 | 10 | 20 | 4.00 |" in table  # the best round, 0.5 s
+    assert report.speed_ratios(train) == [("train d, 8 units, 2 thread(s)", 2.0)]
+    assert report.speed_ratios(evaluation) == [("evaluate d", 4.0)]
+    chart = tmp_path / "speed.png"
+    report.bar_chart([train, evaluation], chart)
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
