@@ -187,6 +187,46 @@ class PopularitySampler:
             filled += take
         return out
 
+    def pending(self):
+        """Return the draws made but not yet handed out, in the order ``sample`` would.
+
+        With `set_pending` this saves and restores the sampler's place in its
+        stream (the random generator's own state is saved separately).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(k,)`` int64 item indices, a copy.
+        """
+        return self._buffer[self._next :].copy()
+
+    def set_pending(self, draws):
+        """Make ``draws`` the next items ``sample`` hands out, before any new draw.
+
+        Parameters
+        ----------
+        draws : array_like of int
+            ``(k,)`` item indices in ``[0, V)``, e.g. from `pending`.
+
+        Raises
+        ------
+        ValueError
+            If ``draws`` is not one-dimensional or holds an index outside
+            ``[0, V)``.
+        """
+        draws = np.asarray(draws)
+        if draws.ndim != 1 or (draws.size and draws.dtype.kind not in "iu"):
+            raise ValueError(
+                f"draws must be a 1-D array of item indices, got shape {draws.shape} "
+                f"and dtype {draws.dtype}"
+            )
+        if draws.size and (draws.min() < 0 or draws.max() >= self.n_items):
+            raise ValueError(
+                f"draws must be item indices in [0, {self.n_items}), got values from "
+                f"{draws.min()} to {draws.max()}"
+            )
+        self._buffer, self._next = draws.astype(np.int64), 0
+
     def log_probability(self, items):
         """Return ``log p(item)`` for the log-Q correction of sampled softmax.
 

@@ -227,3 +227,30 @@ def test_bad_items_for_log_probability():
         sampler.log_probability(np.array([-1]))
     with pytest.raises(TypeError, match="integer item indices, got dtype float64"):
         sampler.log_probability([0.0, 1.0])
+
+
+def test_pending_draws_restore_the_stream_exactly():
+    a = PopularitySampler([5, 1, 0, 9, 3], alpha=0.7, seed=3, buffer_size=64)
+    a.sample(10)
+    saved, state = a.pending(), a._rng.bit_generator.state
+    expected = a.sample(200)  # crosses into new buffers
+    b = PopularitySampler([5, 1, 0, 9, 3], alpha=0.7, seed=99, buffer_size=64)
+    b._rng.bit_generator.state = state
+    b.set_pending(saved)
+    np.testing.assert_array_equal(b.sample(200), expected)
+    assert len(saved) == 54 and saved.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "draws, message",
+    [
+        (np.zeros((2, 2), dtype=np.int64), "1-D array of item indices"),
+        (np.array([0.5]), "1-D array of item indices"),
+        (np.array([0, 5]), r"item indices in \[0, 5\), got values from 0 to 5"),
+        (np.array([-1]), r"in \[0, 5\)"),
+    ],
+)
+def test_set_pending_refuses_what_is_not_an_item_index(draws, message):
+    sampler = PopularitySampler([1, 1, 1, 1, 1], alpha=1.0, seed=0)
+    with pytest.raises(ValueError, match=message):
+        sampler.set_pending(draws)

@@ -209,8 +209,7 @@ def write_checkpoint(path, model, run, *, optimizer, sampler, rng, states, data)
         if c is not None:
             arrays[f"carry/{i}/c"] = c
     # The part of the sampler's stream drawn but not yet handed out.
-    # TODO: PopularitySampler should expose this; a change to its buffer breaks it.
-    arrays["sampler/unused"] = sampler._buffer[sampler._next :]
+    arrays["sampler/unused"] = sampler.pending()
 
     meta = {
         "format_version": FORMAT_VERSION,
@@ -403,7 +402,7 @@ def restore_checkpoint(saved, model, *, optimizer, sampler, rng):
         or (unused.size and (unused.min() < 0 or unused.max() >= sampler.n_items))
     ):
         raise ValueError(f"{saved.path}: the sampler's draws are missing or damaged")
-    sampler._buffer, sampler._next = unused.copy(), 0  # see write_checkpoint
+    sampler.set_pending(unused)
 
     try:
         rng.bit_generator.state = _decode(saved.meta["rng"])
