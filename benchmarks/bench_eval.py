@@ -34,9 +34,8 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-from bench_train import DATASETS, ROOT, load_config, load_sibling, load_split  # noqa: E402
+sys.path.insert(0, HERE)  # benchmarks/ is a folder of scripts: import a sibling
+import bench_train  # noqa: E402
 
 DEFAULT_OUT = os.path.join(HERE, "results", "bench_eval.json")
 SCORERS = ("rnnrec", "numpy", "torch")
@@ -105,32 +104,12 @@ def bench_dataset(name, split, config, args, twin):
     return rows
 
 
-def summarise(rows):
-    """Per data set and scorer: the best round, and its speed against PyTorch."""
-    best = {}
-    for row in rows:
-        key = (row["dataset"], row["scorer"])
-        if key not in best or row["seconds"] < best[key]["seconds"]:
-            best[key] = row
-    lines = [
-        f"{'data set':<15} {'scorer':<7} {'items':>7} {'predictions':>11} "
-        f"{'s':>7} {'pred/s':>9} {'vs torch':>8}"
-    ]
-    for (name, which), row in best.items():
-        torch_speed = best[(name, "torch")]["predictions_per_second"]
-        lines.append(
-            f"{name:<15} {which:<7} {row['n_items']:>7,} {row['predictions']:>11,} "
-            f"{row['seconds']:7.2f} {row['predictions_per_second']:9,.0f} "
-            f"{row['predictions_per_second'] / torch_speed:8.2f}"
-        )
-    return "\n".join(lines)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", default=list(bench_train.DATASETS))
     parser.add_argument(
-        "--data-dir", default=os.path.join(os.path.dirname(ROOT), "shared", "data")
+        "--data-dir",
+        default=os.path.join(os.path.dirname(bench_train.ROOT), "shared", "data"),
     )
     parser.add_argument("--config-dir", default=os.path.join(HERE, "configs"))
     parser.add_argument("--threads", type=int, default=1)
@@ -143,7 +122,7 @@ def main(argv=None):
         "--out",
         nargs="?",
         const=DEFAULT_OUT,
-        help=f"write JSON (to {os.path.relpath(DEFAULT_OUT, ROOT)} if no path)",
+        help="write JSON (to benchmarks/results/bench_eval.json if no path)",
     )
     args = parser.parse_args(argv)
 
@@ -153,26 +132,28 @@ def main(argv=None):
     import rnnrec.kernels
 
     torch.set_num_threads(args.threads)
-    twin = load_sibling("torch_twin")
+    twin = bench_train.load_sibling("torch_twin")
     rows = []
     with threadpool_limits(limits=args.threads):
         rnnrec.kernels.set_blas_threads(args.threads)
         for name in args.datasets:
-            split = load_split(
+            split = bench_train.load_split(
                 os.path.join(args.data_dir, name),
                 max_test_sessions=args.max_test_sessions,
             )
-            config = load_config(os.path.join(args.config_dir, f"{name}.json"))
+            config = bench_train.load_config(
+                os.path.join(args.config_dir, f"{name}.json")
+            )
             print(f"{name}: {split.train.n_items:,} items, {split.n_test_pairs:,} "
                   "predictions", flush=True)  # fmt: skip
             rows += bench_dataset(name, split, config, args, twin)
-    print(summarise(rows))
+    result = {"threads": args.threads, "rows": rows}
+    print(bench_train.load_sibling("report").eval_table(result))
     if not all(row["agrees"] for row in rows):
         print("warning: the scorers' Recall@20 disagree", file=sys.stderr)
     if args.out:
         from rnnrec.io import atomic_write_text
 
-        result = {"threads": args.threads, "rows": rows}
         atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}")
     return 0

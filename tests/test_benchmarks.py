@@ -105,7 +105,7 @@ def test_bench_eval_times_three_scorers_that_agree(tmp_path, capsys):
     assert sorted(r["scorer"] for r in rows) == sorted(["rnnrec", "numpy", "torch"] * 2)
     assert all(r["agrees"] and r["predictions"] > 0 for r in rows)
     assert len({round(r["recall@20"], 9) for r in rows}) == 1
-    assert "vs torch" in capsys.readouterr().out
+    assert "| vs PyTorch |" in capsys.readouterr().out
 
 
 def test_report_tabulates_training_and_evaluation_and_charts_the_ratios(tmp_path):
