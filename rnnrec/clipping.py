@@ -88,7 +88,10 @@ def clip_grad_norm(grads, max_norm, *, eps=1e-6, error_if_nonfinite=False):
     arrays = _arrays(grads)
     # The sum of squares runs in float64 so that float32 gradients cannot overflow.
     squares = [float(np.sum(np.square(g, dtype=np.float64))) for g in arrays]
-    total = math.sqrt(math.fsum(squares))
+    try:
+        total = math.sqrt(math.fsum(squares))
+    except OverflowError:  # finite squares whose sum exceeds float64: the norm is inf
+        total = math.inf
     if error_if_nonfinite and not math.isfinite(total):
         raise FloatingPointError(
             f"the global gradient norm is {total}; a gradient holds NaN or infinity"

@@ -127,7 +127,7 @@ def add_train(subparsers):
     p.add_argument(
         "--checkpoint-every",
         metavar="N",
-        type=int,
+        type=_int_at_least(1),
         help="also write the checkpoint every N steps",
     )
     p.add_argument(

@@ -462,7 +462,11 @@ class AdagradM(Optimizer):
         G = state["sum_sq"]
         if p.ndim and p.size and p.flags.c_contiguous:
             # The same rule as below, in one compiled pass over each row.
-            rows = np.arange(len(p)) if where is ... else where.astype(np.int64)
+            rows = (
+                np.arange(len(p))
+                if where is ...
+                else where.astype(np.int64, copy=False)
+            )
             v = state.get("velocity", G)
             real = p.dtype.type
             adagrad_rows(

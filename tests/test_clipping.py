@@ -4,6 +4,8 @@ PyTorch clips the ``.grad`` of parameters, so the reference wraps each NumPy
 gradient as the gradient of a throwaway ``torch.nn.Parameter``.
 """
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -328,3 +330,8 @@ def test_a_single_array_is_clipped_as_torch_clips_a_single_tensor(shape):
     np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-12)
     clip_grad_value(g, 0.1)
     np.testing.assert_array_equal(g, 0.1)
+
+
+def test_a_norm_beyond_float64_is_infinite_not_an_overflow_error():
+    grads = {"a": np.array([1.2e154]), "b": np.array([1.2e154])}
+    assert clip_grad_norm(grads, 1.0) == math.inf

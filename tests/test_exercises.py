@@ -323,8 +323,13 @@ def test_strip_command(tmp_path):
         text=True,
         check=False,
     )
-    assert same_dir.returncode != 0
+    assert same_dir.returncode == 2
     assert "own folder" in same_dir.stderr
+    assert "Traceback" not in same_dir.stderr
+    last = same_dir.stderr.strip().splitlines()[-1]
+    assert (
+        last.startswith("python -m rnnrec.exercises: error:") and "own folder" in last
+    )
 
 
 def test_package_docstring_examples():

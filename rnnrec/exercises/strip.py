@@ -120,7 +120,7 @@ def strip_file(path, out_dir):
     """
     path, out_dir = os.fspath(path), os.fspath(out_dir)
     out_path = os.path.join(out_dir, os.path.basename(path))
-    if os.path.abspath(out_path) == os.path.abspath(path):
+    if os.path.realpath(out_path) == os.path.realpath(path):
         raise ValueError(
             f"out_dir {out_dir!r} is the notebook's own folder; choose another, "
             "so that the solutions are not overwritten"
@@ -161,7 +161,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     status = 0
     for path in args.notebooks:
-        out_path, n_blocks = strip_file(path, args.out_dir)
+        try:
+            out_path, n_blocks = strip_file(path, args.out_dir)
+        except (ValueError, OSError) as err:
+            parser.error(str(err))
         print(f"{out_path}: {n_blocks} solution block(s) removed")
         if n_blocks == 0:
             print(f"warning: {path} holds no 'if SOLUTIONS:' block", file=sys.stderr)

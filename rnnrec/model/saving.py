@@ -50,10 +50,7 @@ def model_arrays(model):
     dict of str to numpy.ndarray
         ``param/NAME`` for every trainable array.
     """
-    arrays = {f"param/{k}": v for k, v in model._param_dict().items()}
-    if model.embedding == 0:
-        arrays.pop("param/layer0.weight_ih", None)
-    return arrays
+    return {f"param/{k}": v for k, v in model._param_dict().items()}
 
 
 def write_model(model, path):
