@@ -15,7 +15,8 @@ same evaluator, alternating round by round in one process on the same threads:
 
 The ranking (counting, for every prediction, the items scored above the
 target) is rnnrec's in all three, so the differences are those of the scoring
-step. Every scorer's metrics are checked to agree before its time is reported.
+step. Every scorer's Recall@20, MRR@20 and NDCG@20 must agree (relative 1e-6),
+or the script reports no timing and exits with status 1.
 
 Usage::
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import sys
 import time
@@ -81,7 +83,11 @@ def bench_dataset(name, split, config, args, twin):
             metrics, seconds = time_scorer(scorers[which], split.test, (20,))
             if reference is None:
                 reference = metrics
-            agree = abs(metrics["recall@20"] - reference["recall@20"]) < 1e-3
+            # The same weights: every metric equal up to the scorers' rounding.
+            agree = all(
+                math.isclose(metrics[k], reference[k], rel_tol=1e-6, abs_tol=1e-9)
+                for k in ("recall@20", "mrr@20", "ndcg@20")
+            )
             rows.append(
                 {
                     "dataset": name,
@@ -92,6 +98,7 @@ def bench_dataset(name, split, config, args, twin):
                     "seconds": seconds,
                     "predictions_per_second": metrics["n"] / seconds,
                     "recall@20": metrics["recall@20"],
+                    "mrr@20": metrics["mrr@20"],
                     "agrees": bool(agree),
                 }
             )
@@ -150,7 +157,10 @@ def main(argv=None):
     result = {"threads": args.threads, "rows": rows}
     print(bench_train.load_sibling("report").eval_table(result))
     if not all(row["agrees"] for row in rows):
-        print("warning: the scorers' Recall@20 disagree", file=sys.stderr)
+        print(
+            "error: the scorers' metrics disagree; no timing is valid", file=sys.stderr
+        )
+        return 1
     if args.out:
         from rnnrec.io import atomic_write_text
 

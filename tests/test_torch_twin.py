@@ -285,6 +285,13 @@ def test_bench_train_quick_mode_runs_and_writes_json(tmp_path):
     summary = {row["implementation"]: row for row in result["summary"]}
     assert set(summary) == {"rnnrec", "torch"}
     assert summary["torch"]["speed_vs_torch"] == 1.0
+    ratio = (
+        summary["rnnrec"]["events_per_second"] / summary["torch"]["events_per_second"]
+    )
+    assert summary["rnnrec"]["speed_vs_torch"] == pytest.approx(ratio, rel=1e-12)
+    # Same weights, batches and negatives: one epoch ends at nearly the same loss.
+    losses = [r["final_loss"] for r in result["rows"]]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-3)
     for row in summary.values():
         assert row["epochs"] == 1 and row["events_per_second"] > 0
         assert 0 < row["recall@20"] <= 1
