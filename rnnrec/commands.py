@@ -766,6 +766,7 @@ def run_study(args):
         0.
     """
     from rnnrec.dynamics import plots, studies
+    from rnnrec.progress import progress_bar
 
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out}: a file is in the way, not a folder")
@@ -781,7 +782,7 @@ def run_study(args):
 
     if args.study == "gradient-flow":
         total = len(args.cells) * len(args.radius) * len(args.steps)
-        bar = studies.progress_bar(total, "gradient flow", not args.quiet)
+        bar = progress_bar(total, "gradient flow", not args.quiet)
         rows = studies.gradient_flow_study(
             args.cells,
             args.radius,
@@ -798,9 +799,7 @@ def run_study(args):
         draw, data, png = plots.plot_gradient_flow, rows, "gradient_flow.png"
 
     elif args.study == "clipping":
-        bar = studies.progress_bar(
-            len(args.clip) * args.updates, "clipping", not args.quiet
-        )
+        bar = progress_bar(len(args.clip) * args.updates, "clipping", not args.quiet)
         runs = studies.clipping_study(
             args.task,
             args.steps,
@@ -823,7 +822,7 @@ def run_study(args):
 
     else:
         total = len(args.tasks) * len(args.cells) * len(args.steps) * args.updates
-        bar = studies.progress_bar(total, "tasks", not args.quiet)
+        bar = progress_bar(total, "tasks", not args.quiet)
         rows = studies.tasks_study(
             args.tasks,
             args.cells,

@@ -101,39 +101,6 @@ def _check_list(values, name, allowed=None):
     return values
 
 
-def progress_bar(total, description, enabled=True):
-    """Return a tqdm progress bar, or None when disabled or tqdm is missing.
-
-    Parameters
-    ----------
-    total : int
-        Units of work (updates or configurations).
-    description : str
-        Label in front of the bar.
-    enabled : bool, default True
-        False gives None.
-
-    Returns
-    -------
-    tqdm.tqdm or None
-        The bar; close it when done.
-    """
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        warnings.warn(
-            "install tqdm for a progress bar (pip install rnnrec[progress])",
-            stacklevel=2,
-        )
-        return None
-    return tqdm(total=total, desc=description, leave=False)
-
-
-# -- gradient flow ---------------------------------------------------------------
-
-
 def gradient_flow_study(
     cells=CELLS,
     radii=(0.5, 1.0, 1.5),

@@ -62,9 +62,9 @@ from rnnrec.model.training import (
     check_training_data,
     divergence_message,
     global_norm,
-    progress_bar,
 )
 from rnnrec.optim import RowSparse, coalesce_rows
+from rnnrec.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -559,7 +559,9 @@ class SessionRecommender:
 
         c = context
         start = time.perf_counter() - run.seconds
-        progress = progress_bar(c.total_pairs, f"epoch {epoch}", self.verbose)
+        progress = progress_bar(
+            c.total_pairs, f"epoch {epoch}", self.verbose, unit="event", stacklevel=3
+        )
         if progress is not None and run.n_events:
             progress.update(run.n_events)
         batches = session_parallel_batches(

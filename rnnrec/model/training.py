@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -176,33 +175,3 @@ def divergence_message(model, what, value, epoch, step, run, checkpoint=None):
             "resumed from with a lower learning_rate"
         )
     return message
-
-
-def progress_bar(total, description, verbose):
-    """Return a tqdm progress bar over ``total`` events, or None.
-
-    Parameters
-    ----------
-    total : int
-        Events of the epoch.
-    description : str
-        Its label.
-    verbose : bool
-        Whether to show one; without tqdm installed, a warning says how to.
-
-    Returns
-    -------
-    tqdm.tqdm or None
-        The bar.
-    """
-    if not verbose:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        warnings.warn(
-            "install tqdm for a progress bar (pip install rnnrec[progress])",
-            stacklevel=4,
-        )
-        return None
-    return tqdm(total=total, desc=description, unit="event", leave=False)
