@@ -63,7 +63,7 @@ CASES = [
     ([*DATA, "--checkpoint-every", "5"], "checkpoint_every needs a checkpoint"),
     (
         [*DATA, "--checkpoint", "{dir}/c.npz", "--checkpoint-every", "0"],
-        "checkpoint_every must be a positive integer",
+        "argument --checkpoint-every: must be at least 1, got 0",
     ),
     ([*DATA, "--resume", "{dir}/none.npz"], "checkpoint not found"),
     ([*DATA, "--resume", MODEL], "holds no training state to resume from"),
