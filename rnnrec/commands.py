@@ -146,6 +146,13 @@ def add_train(subparsers):
         default=["popularity", "markov"],
         help="baselines evaluated beside the model (default: popularity markov)",
     )
+    p.add_argument(
+        "--threads",
+        metavar="N",
+        type=_int_at_least(1),
+        help="threads of the matrix products and of the compiled row loops "
+        "(default: the BLAS's own count, the row loops on one thread)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_train)
 
@@ -380,6 +387,10 @@ def run_train(args):
     config = model_config(args)
     model = SessionRecommender(verbose=not args.quiet, **config)
     model._check_config()  # fail on bad options before reading the data
+    if args.threads is not None:
+        from rnnrec.kernels import set_threads
+
+        set_threads(args.threads)
     split = load_split(args)
     print(_describe(split), flush=True)
     if args.resume:

@@ -126,7 +126,7 @@ def coalesce_rows(rows, values):
         # first copying every row into sorted order.
         flat = np.ascontiguousarray(values).reshape(len(rows), -1)  # (K, R)
         summed = np.empty((len(starts), flat.shape[1]), values.dtype)  # (K', R)
-        segment_sum(flat, order, starts, summed)
+        segment_sum(flat, order, starts, summed, work=flat.size)
         summed = summed.reshape(len(starts), *values.shape[1:])
     else:
         summed = np.add.reduceat(values[order], starts, axis=0)  # (K', *row_shape)
@@ -478,6 +478,7 @@ class AdagradM(Optimizer):
                 real(self.lr),
                 real(self.momentum),
                 real(self.eps),
+                work=g.size,
             )
             return
 

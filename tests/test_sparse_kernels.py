@@ -33,7 +33,7 @@ def test_coalesce_rows_adds_repeats_in_order(dtype, row_shape):
 def test_segment_sum_of_single_rows_copies_them():
     values = np.arange(12.0).reshape(4, 3)
     out = np.full((4, 3), np.nan)
-    segment_sum(values, np.array([2, 0, 3, 1]), np.arange(4), out)
+    segment_sum(values, np.array([2, 0, 3, 1]), np.arange(4), out, work=12)
     np.testing.assert_array_equal(out, values[[2, 0, 3, 1]])
 
 
@@ -78,7 +78,7 @@ def test_adagradm_compiled_step_equals_the_numpy_rule_bit_for_bit(
 def test_adagrad_rows_touches_only_the_listed_rows():
     p = np.ones((5, 2))
     G = np.zeros((5, 2))
-    adagrad_rows(p, G, G, np.array([1, 3]), np.ones((2, 2)), 0.5, 0.0, 0.0)
+    adagrad_rows(p, G, G, np.array([1, 3]), np.ones((2, 2)), 0.5, 0.0, 0.0, work=4)
     np.testing.assert_array_equal(p[[0, 2, 4]], 1.0)
     np.testing.assert_allclose(p[[1, 3]], 0.5)
     np.testing.assert_array_equal(G[[1, 3]], 1.0)
@@ -87,7 +87,7 @@ def test_adagrad_rows_touches_only_the_listed_rows():
 def test_a_non_contiguous_parameter_takes_the_numpy_path(monkeypatch):
     import rnnrec.optim
 
-    def compiled(*args):
+    def compiled(*args, **kwargs):
         raise AssertionError("the compiled path ran on a strided parameter")
 
     monkeypatch.setattr(rnnrec.optim, "adagrad_rows", compiled)

@@ -25,8 +25,10 @@ loops, correct but slow, and `BLAS` says so.
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
+from types import FunctionType
 
 import numba
 import numpy as np
@@ -98,6 +100,60 @@ else:
 # without it must not share that cache, so the fallback is never cached.
 jit = numba.njit(cache=HAVE_BLAS, nogil=True, error_model="numpy")
 
+# Kernels whose loops run over independent rows (the batch's rows inside a time
+# step, an item matrix's touched rows) are compiled by `jit_rows`.
+ROW_WORK = 16384  # entries a row loop must hold before threads share it
+_row_threads = 1  # threads the row loops may use; set by `set_threads`
+
+
+def jit_rows(func):
+    """Compile a row kernel twice: on one thread, and with its rows on threads.
+
+    ``func``'s loops over independent rows are written with ``numba.prange``.
+    Compiled by `jit`, ``prange`` is ``range``; compiled with ``parallel=True``,
+    its rows are shared out among ``numba.get_num_threads()`` threads. Each row is
+    still computed by one thread in the order written, and no ``prange`` loop
+    adds across rows, so both give the same numbers whatever the thread count.
+    Starting the threads costs microseconds, more than a small loop takes, so
+    the returned function takes the loop's size as a keyword, ``work`` (entries
+    per pass over the rows), and runs on threads only when `set_threads` has
+    asked for two or more and ``work >= ROW_WORK``. One thread is the default:
+    on a machine whose other cores are busy, threads that wait for each other at
+    every step cost far more than they save.
+
+    Parameters
+    ----------
+    func : function
+        The kernel.
+
+    Returns
+    -------
+    function
+        ``run(*args, work)``; its ``serial`` and ``threaded`` attributes are the
+        two compiled kernels.
+    """
+    # Numba's cache names its files after the function, so the threaded twin is
+    # the same code under its own name.
+    twin = FunctionType(
+        func.__code__, func.__globals__, func.__name__ + "_threaded",
+        func.__defaults__, func.__closure__,
+    )  # fmt: skip
+    twin.__qualname__ = func.__qualname__ + "_threaded"
+    serial = jit(func)
+    threaded = numba.njit(
+        cache=HAVE_BLAS, nogil=True, error_model="numpy", parallel=True
+    )(twin)
+
+    @functools.wraps(func)
+    def run(*args, work):
+        if _row_threads > 1 and work >= ROW_WORK:
+            return run.threaded(*args)
+        return run.serial(*args)
+
+    run.serial, run.threaded = serial, threaded
+    return run
+
+
 # Small scalar functions called from inner loops are inlined by Numba itself:
 # left to LLVM, a function with several call sites may stay a call, which stops
 # the loop around it from vectorising.
@@ -116,6 +172,23 @@ def set_blas_threads(n):
     """
     if BLAS_PATH is not None:
         ctypes.CDLL(BLAS_PATH).scipy_openblas_set_num_threads64_(int(n))
+
+
+def set_threads(n):
+    """Set the threads of the compiled kernels' row loops and of their BLAS.
+
+    Parameters
+    ----------
+    n : int
+        Threads, >= 1; more than Numba's ``NUMBA_NUM_THREADS`` (the machine's
+        cores unless set) gives that many to the row loops.
+    """
+    global _row_threads
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {n!r}")
+    _row_threads = min(int(n), numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(_row_threads)
+    set_blas_threads(n)
 
 
 # Below this many multiply-adds a product is done by the loops below: a BLAS call

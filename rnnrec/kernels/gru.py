@@ -28,11 +28,12 @@ The gate activations ``[r, z, n]`` overwrite ``a`` in place.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from rnnrec.cells.gru import GRUCache
 from rnnrec.kernels import gatemath
-from rnnrec.kernels._jit import gemm, jit
+from rnnrec.kernels._jit import gemm, jit_rows
 from rnnrec.kernels.rnn import (
     assemble_grads,
     input_gradients,
@@ -43,7 +44,7 @@ from rnnrec.kernels.rnn import (
 )
 
 
-@jit
+@jit_rows
 def gru_forward_loop(a, h0, keep, W_hh, b_hn, cho, h, hn):
     """Run the recurrence; ``a`` holds ``x_t W_ih^T + b`` on entry.
 
@@ -76,7 +77,7 @@ def gru_forward_loop(a, h0, keep, W_hh, b_hn, cho, h, hn):
         else:
             gemm(h_prev, W_hh, s, True, 0.0)  # s = h_{t-1} W_hh^T
 
-        for b in range(B):
+        for b in numba.prange(B):
             row, s_row = a[t, b], s[b]
             rz = row[: 2 * H]
             for k in range(2 * H):
@@ -93,18 +94,18 @@ def gru_forward_loop(a, h0, keep, W_hh, b_hn, cho, h, hn):
         if cho:
             # hn = (r * h_{t-1}) W_hn^T + b_hn, the reset applied before the product.
             rh = s[:, :H]  # reuses the buffer
-            for b in range(B):
+            for b in numba.prange(B):
                 r_t, rh_b, hp = a[t, b, :H], rh[b], h_prev[b]
                 for j in range(H):
                     rh_b[j] = r_t[j] * hp[j]
             gemm(rh, W_hh[2 * H :], hn[t], True, 0.0)
-            for b in range(B):
+            for b in numba.prange(B):
                 n_t, hn_t = a[t, b, 2 * H :], hn[t, b]
                 for j in range(H):
                     hn_t[j] += b_hn[j]
                     n_t[j] += hn_t[j]
 
-        for b in range(B):
+        for b in numba.prange(B):
             row = a[t, b]
             z_t, n_t = row[H : 2 * H], row[2 * H :]
             gatemath.tanh_inplace(n_t)
@@ -113,7 +114,7 @@ def gru_forward_loop(a, h0, keep, W_hh, b_hn, cho, h, hn):
                 h_t[j] = (1.0 - z_t[j]) * n_t[j] + z_t[j] * hp[j]
 
 
-@jit
+@jit_rows
 def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h):
     """Backpropagate through the recurrence; return the gradient on ``h0``.
 
@@ -157,7 +158,7 @@ def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h
     drh = np.empty((B, H), h.dtype)  # (B, H)
     for t in range(T - 1, -1, -1):
         masked_previous(h0, h, keep, t, h_prev)
-        for b in range(B):
+        for b in numba.prange(B):
             gate, grad = gates[t, b], da_x[t, b]
             r_t, z_t, n_t = gate[:H], gate[H : 2 * H], gate[2 * H :]
             dr_a, dz_a, dn_a = grad[:H], grad[H : 2 * H], grad[2 * H :]
@@ -186,7 +187,7 @@ def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h
         if cho:
             # n_a = ... + W_hn (r * h_{t-1}): drh = dn_a W_hn, to r and to h_{t-1}.
             gemm(da_x[t, :, 2 * H :], W_hh[2 * H :], drh, False, 0.0)
-            for b in range(B):
+            for b in numba.prange(B):
                 r_t, dr_a = gates[t, b, :H], da_x[t, b, :H]
                 drh_b, hp, dh_n = drh[b], h_prev[b], dh_next[b]
                 for j in range(H):
@@ -198,7 +199,7 @@ def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h
             gemm(da_h[t], W_hh, dh_next, False, 1.0)  # dh_{t-1} += da_h W_hh
 
         # A reset before step t cut the state: no gradient crosses it.
-        for b in range(B):
+        for b in numba.prange(B):
             k = keep[t, b]
             dh_n = dh_next[b]
             for j in range(H):
@@ -229,7 +230,7 @@ def gru_forward_fast(x, h0, keep, params, variant="torch", projected=False):
     hn = np.empty_like(h)  # (T, B, H)
     cho = variant == "cho"
     W_hh = np.ascontiguousarray(params["weight_hh"])  # (3H, H), no copy if C-order
-    gru_forward_loop(a, h0, keep, W_hh, b_hh[2 * H :], cho, h, hn)
+    gru_forward_loop(a, h0, keep, W_hh, b_hh[2 * H :], cho, h, hn, work=B * 3 * H)
     return h, h[-1].copy(), GRUCache(x, h0, keep, a, hn, h)
 
 
@@ -252,7 +253,7 @@ def gru_backward_fast(d_out, dh_T, cache, params, variant="torch", projected=Fal
     da_h = da_x if cho else np.empty_like(da_x)  # (T, B, 3H)
     dh0 = gru_backward_loop(
         d_out, dh_T, cache.gates, cache.hn, cache.h, cache.h0, cache.keep,
-        params["weight_hh"], cho, da_x, da_h,
+        params["weight_hh"], cho, da_x, da_h, work=B * 3 * H,
     )  # fmt: skip
     dx, dW_ih, db_ih = input_gradients(da_x, cache.x, input_weights(params, projected))
 

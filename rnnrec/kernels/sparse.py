@@ -25,12 +25,13 @@ pairwise, so the two agree to rounding (the tests check both).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from rnnrec.kernels._jit import jit
+from rnnrec.kernels._jit import jit_rows
 
 
-@jit
+@jit_rows
 def segment_sum(values, order, starts, out):
     """Sum runs of rows: ``out[s] = values[order[starts[s]:starts[s+1]]].sum(0)``.
 
@@ -47,7 +48,7 @@ def segment_sum(values, order, starts, out):
     """
     K, R = values.shape
     S = starts.shape[0]
-    for s in range(S):
+    for s in numba.prange(S):
         stop = starts[s + 1] if s + 1 < S else K
         out_s = out[s]
         first = values[order[starts[s]]]
@@ -59,7 +60,7 @@ def segment_sum(values, order, starts, out):
                 out_s[j] += row[j]
 
 
-@jit
+@jit_rows
 def adagrad_rows(p, G, v, rows, g, lr, momentum, eps):
     """GRU4Rec's Adagrad with momentum on the rows ``rows`` of ``p``, in place.
 
@@ -76,7 +77,7 @@ def adagrad_rows(p, G, v, rows, g, lr, momentum, eps):
         Learning rate, momentum and the epsilon under the root.
     """
     K, R = g.shape
-    for k in range(K):
+    for k in numba.prange(K):
         r = rows[k]
         p_r, G_r, g_k = p[r], G[r], g[k]
         if momentum > 0:

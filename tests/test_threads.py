@@ -1,0 +1,127 @@
+"""Row kernels on threads compute the same numbers as on one thread."""
+
+import numba
+import numpy as np
+import pytest
+
+import rnnrec
+from rnnrec.kernels import _jit, set_threads
+from rnnrec.kernels.sparse import adagrad_rows, segment_sum
+
+two_threads = pytest.mark.skipif(
+    numba.config.NUMBA_NUM_THREADS < 2,
+    reason="Numba has one thread here (NUMBA_NUM_THREADS or a one-core machine)",
+)
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """`set_threads` for the test; the old thread counts are restored after."""
+    monkeypatch.setattr(_jit, "_row_threads", _jit._row_threads)
+    before = numba.get_num_threads()
+    yield set_threads
+    numba.set_num_threads(before)
+    _jit.set_blas_threads(before)
+
+
+@pytest.fixture
+def every_loop_on_threads(monkeypatch):
+    """Send even the smallest row loop to the threaded kernels."""
+    monkeypatch.setattr(_jit, "ROW_WORK", 0)
+
+
+@two_threads
+def test_segment_sum_and_adagrad_rows_agree_bit_for_bit(threads):
+    threads(2)
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((500, 33))
+    rows = rng.integers(0, 60, 500)
+    order = np.argsort(rows, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(rows[order]) != 0])
+    sums = [np.empty((len(starts), 33)) for _ in range(2)]
+    segment_sum.serial(values, order, starts, sums[0])
+    segment_sum.threaded(values, order, starts, sums[1])
+    np.testing.assert_array_equal(sums[0], sums[1])
+
+    unique = np.unique(rows)
+    g = rng.standard_normal((len(unique), 33))
+    p0, G0, v0 = rng.standard_normal((3, 60, 33))
+    G0 = np.abs(G0)
+    results = []
+    for kernel in (adagrad_rows.serial, adagrad_rows.threaded):
+        p, G, v = p0.copy(), G0.copy(), v0.copy()
+        for _ in range(3):
+            kernel(p, G, v, unique, g, 0.1, 0.4, 1e-6)
+        results.append((p, G, v))
+    for serial, threaded in zip(*results, strict=True):
+        np.testing.assert_array_equal(serial, threaded)
+
+
+@two_threads
+@pytest.mark.parametrize("variant", ["torch", "cho"])
+def test_gru_on_two_threads_equals_one_thread(threads, every_loop_on_threads, variant):
+    rng = np.random.default_rng(1)
+    T, B, D, H = 6, 9, 5, 7
+    layer = rnnrec.GRU(D, H, variant=variant, backend="numba", seed=0)
+    x = rng.standard_normal((T, B, D))
+    h0 = rng.standard_normal((B, H))
+    reset = rng.random((T, B)) < 0.2
+    d_out = rng.standard_normal((T, B, H))
+    runs = []
+    for n in (1, 2):
+        threads(n)
+        out, final, cache = layer.forward(x, h0, reset)
+        dx, dh0, grads = layer.backward(d_out, cache)
+        runs.append((out, final, dx, dh0, grads))
+    for one, two in zip(*runs, strict=True):
+        if isinstance(one, dict):
+            assert one.keys() == two.keys()
+            for name in one:
+                np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+        else:
+            np.testing.assert_array_equal(one, two)
+
+
+@two_threads
+def test_training_on_two_threads_gives_the_same_model(threads, every_loop_on_threads):
+    from rnnrec.data import make_synthetic
+    from rnnrec.model import SessionRecommender
+
+    sessions, _ = make_synthetic(40, 60, 10, seed=3)
+    config = dict(
+        layers=(12,), n_sample=16, batch_size=8, n_epochs=2, dtype=np.float64,
+        momentum=0.3, seed=0,
+    )  # fmt: skip
+    models = []
+    for n in (1, 2):
+        threads(n)
+        models.append(SessionRecommender(**config).fit(sessions))
+    one, two = (m._param_dict() for m in models)
+    assert one.keys() == two.keys()
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name], err_msg=name)
+
+
+def _refuse(*args):
+    raise AssertionError("the threaded kernel ran")
+
+
+def test_loops_run_on_threads_only_when_asked_and_large(threads, monkeypatch):
+    monkeypatch.setattr(segment_sum, "threaded", _refuse)
+    values = np.ones((4, 2))
+    out = np.empty((1, 2))
+    large = _jit.ROW_WORK
+    threads(1)
+    segment_sum(values, np.arange(4), np.array([0]), out, work=large)
+    if numba.config.NUMBA_NUM_THREADS >= 2:
+        threads(2)
+        segment_sum(values, np.arange(4), np.array([0]), out, work=large - 1)
+        with pytest.raises(AssertionError, match="threaded kernel ran"):
+            segment_sum(values, np.arange(4), np.array([0]), out, work=large)
+    np.testing.assert_array_equal(out, [[4.0, 4.0]])
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2", None])
+def test_set_threads_refuses_what_is_not_a_positive_integer(bad):
+    with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+        set_threads(bad)
