@@ -4,19 +4,24 @@ For every data set (a folder of ``--data-dir`` with ``train_sessions.txt`` and
 ``test_sessions.txt``) and its configuration (``--config-dir``/<name>.json),
 one model is built with the full training catalogue (one epoch on the first
 ``--fit-sessions`` sessions: throughput does not depend on how well it is
-trained), and `rnnrec.evaluation.evaluate_next_click` scores every test
-prediction against all V training items with it. Three scorers go through the
-same evaluator, alternating round by round in one process on the same threads:
+trained), and every test prediction is ranked against all V training items
+with it. Four evaluations of the same weights alternate round by round in one
+process on the same threads:
 
-- ``rnnrec``: the model itself (Numba backend);
-- ``numpy``: the same weights on the NumPy reference backend;
-- ``torch``: the same weights in the PyTorch twin (`torch_twin.py`), whose
-  ``score_next`` runs the GRU step and the ``(B, V)`` product in PyTorch.
+- ``rnnrec``: `rnnrec.evaluation.evaluate_next_click` on the model itself
+  (Numba backend);
+- ``numpy``: the same evaluator on the same weights, NumPy reference backend;
+- ``torch``: the same evaluator driving the PyTorch twin (`torch_twin.py`)
+  as a scorer: its ``score_next`` runs the GRU step and the ``(B, V)`` product
+  in PyTorch, the ranking is rnnrec's;
+- ``torch-e2e``: the twin's own evaluation, `TorchRecommender.evaluate`, which
+  walks the test sessions, scores, ranks and averages the metrics in PyTorch.
 
-The ranking (counting, for every prediction, the items scored above the
-target) is rnnrec's in all three, so the differences are those of the scoring
-step. Every scorer's Recall@20, MRR@20 and NDCG@20 must agree (relative 1e-6),
-or the script reports no timing and exits with status 1.
+``rnnrec`` against ``torch-e2e`` is the comparison of the target (rnnrec's
+evaluation at least twice PyTorch's predictions per second); ``rnnrec``
+against ``torch`` isolates the scoring step. Every evaluation's Recall@20,
+MRR@20 and NDCG@20 must agree (relative 1e-6), or the script reports no timing
+and exits with status 1.
 
 Usage::
 
@@ -40,11 +45,15 @@ sys.path.insert(0, HERE)  # benchmarks/ is a folder of scripts: import a sibling
 import bench_train  # noqa: E402
 
 DEFAULT_OUT = os.path.join(HERE, "results", "bench_eval.json")
-SCORERS = ("rnnrec", "numpy", "torch")
+SCORERS = ("rnnrec", "numpy", "torch", "torch-e2e")
 
 
-def build_scorers(config, train, fit_sessions, twin):
-    """One model on the full catalogue, and the same weights in every scorer."""
+def build_evaluations(config, train, fit_sessions, twin):
+    """One model on the full catalogue; every evaluation of its weights.
+
+    Returns a dict of scorer name to a function ``(test, cutoffs) -> metrics``.
+    """
+    from rnnrec.evaluation import evaluate_next_click
     from rnnrec.model import SessionRecommender
 
     # A subset of the sessions keeps the full item index, so V is the catalogue's.
@@ -53,34 +62,38 @@ def build_scorers(config, train, fit_sessions, twin):
     reference = copy.deepcopy(model)
     for layer in reference.layers_:
         layer.backend = "numpy"
+    torch_model = twin.TorchRecommender.from_rnnrec(model)
+
+    def through_rnnrec(scorer):
+        return lambda test, cutoffs: evaluate_next_click(scorer, test, cutoffs=cutoffs)
+
     return {
-        "rnnrec": model,
-        "numpy": reference,
-        "torch": twin.TorchRecommender.from_rnnrec(model),
+        "rnnrec": through_rnnrec(model),
+        "numpy": through_rnnrec(reference),
+        "torch": through_rnnrec(torch_model),
+        "torch-e2e": lambda test, cutoffs: torch_model.evaluate(test, cutoffs=cutoffs),
     }
 
 
-def time_scorer(scorer, test, cutoffs):
+def time_evaluation(evaluate, test, cutoffs):
     """Evaluate once; return the metrics and the wall time."""
-    from rnnrec.evaluation import evaluate_next_click
-
     start = time.perf_counter()
-    metrics = evaluate_next_click(scorer, test, cutoffs=cutoffs)
+    metrics = evaluate(test, cutoffs)
     return metrics, time.perf_counter() - start
 
 
 def bench_dataset(name, split, config, args, twin):
     """Time every scorer ``args.rounds`` times; return the rows."""
-    scorers = build_scorers(config, split.train, args.fit_sessions, twin)
+    evaluations = build_evaluations(config, split.train, args.fit_sessions, twin)
     warm = split.test.select_sessions(np.arange(min(50, split.test.n_sessions)))
-    for scorer in scorers.values():
-        time_scorer(scorer, warm, (20,))  # compilation and first calls
+    for evaluate in evaluations.values():
+        time_evaluation(evaluate, warm, (20,))  # compilation and first calls
 
     rows, reference = [], None
     for r in range(args.rounds):
         order = SCORERS if r % 2 == 0 else SCORERS[::-1]
         for which in order:
-            metrics, seconds = time_scorer(scorers[which], split.test, (20,))
+            metrics, seconds = time_evaluation(evaluations[which], split.test, (20,))
             if reference is None:
                 reference = metrics
             # The same weights: every metric equal up to the scorers' rounding.
@@ -99,11 +112,12 @@ def bench_dataset(name, split, config, args, twin):
                     "predictions_per_second": metrics["n"] / seconds,
                     "recall@20": metrics["recall@20"],
                     "mrr@20": metrics["mrr@20"],
+                    "ndcg@20": metrics["ndcg@20"],
                     "agrees": bool(agree),
                 }
             )
             print(
-                f"  {name} round {r} {which:<7}{seconds:8.2f} s "
+                f"  {name} round {r} {which:<10}{seconds:8.2f} s "
                 f"{rows[-1]['predictions_per_second']:10,.0f} predictions/s "
                 f"recall@20 {metrics['recall@20']:.4f}",
                 flush=True,
@@ -133,12 +147,15 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
+    import numba
     import torch
     from threadpoolctl import threadpool_limits
 
     import rnnrec.kernels
 
     torch.set_num_threads(args.threads)
+    # rnnrec's parallel row loops (numba.prange) get the same thread count.
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     twin = bench_train.load_sibling("torch_twin")
     rows = []
     with threadpool_limits(limits=args.threads):
@@ -158,7 +175,8 @@ def main(argv=None):
     print(bench_train.load_sibling("report").eval_table(result))
     if not all(row["agrees"] for row in rows):
         print(
-            "error: the scorers' metrics disagree; no timing is valid", file=sys.stderr
+            "error: the evaluations' metrics disagree; no timing is valid",
+            file=sys.stderr,
         )
         return 1
     if args.out:

@@ -1,8 +1,9 @@
-"""A PyTorch twin of rnnrec's session recommender, for the training benchmark.
+"""A PyTorch twin of rnnrec's session recommender, for the benchmarks.
 
-This module is not part of the package: it exists so that `bench_train.py` times
-rnnrec against an equal computation written the ordinary PyTorch way, with
-autograd instead of hand-written gradients. One training step on a block of T
+This module is not part of the package: it exists so that `bench_train.py` and
+`bench_eval.py` time rnnrec against an equal computation written the ordinary
+PyTorch way, with autograd instead of hand-written gradients. One training step
+on a block of T
 steps of B session-parallel slots does what `SessionRecommender._train_block`
 does::
 
@@ -36,6 +37,19 @@ float64:
   dropout masks drawn from it too, so that a seeded run sees the same batches,
   negatives and masks as ``SessionRecommender.fit``.
 
+Evaluation has two forms. ``init_state``, ``carry_state`` and ``score_next``
+follow the scorer protocol of `rnnrec.evaluation.evaluate_next_click`, so that
+rnnrec's evaluator can drive the twin. `TorchRecommender.evaluate` is the twin's
+own evaluation, all in PyTorch: the same walk over the test sessions in
+session-parallel slots, and for every step of B slots::
+
+    h      = GRU(E[items]; reset)           (B, H)
+    scores = h W_y^T + b_y                  (B, V)      all items
+    s_t    = scores[b, target_b]            (B, 1)
+    rank   = 1 + #{j : scores_j > s_t}      (B,)        ``ties="standard"``
+
+then Recall@K, MRR@K and NDCG@K as `rnnrec.metrics` defines them.
+
 Only the GRU in PyTorch's form (``gru_variant="torch"``), the Adagrad optimizer
 and no gradient clipping are supported; other settings raise ``ValueError``.
 """
@@ -44,6 +58,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import time
 
 import numpy as np
@@ -58,6 +73,8 @@ from rnnrec.sampling import PopularitySampler
 DEFAULTS = SessionRecommender().get_config()
 LOSSES = ("cross-entropy", "bpr-max", "top1-max", "bpr", "top1")
 MASK_SOURCES = ("numpy", "torch")
+TIES = ("standard", "conservative", "median")
+MAX_SCORE_BYTES = 2**28  # 256 MiB for one step's (B, V) scores and counts
 
 
 # -- the GRU -----------------------------------------------------------------------
@@ -814,13 +831,209 @@ class TorchRecommender:
             The updated state.
         """
         p = self.params
+        h, new_state = self._advance(
+            state,
+            torch.from_numpy(np.asarray(items)),
+            torch.from_numpy(~np.asarray(reset)),
+        )
+        scores = torch.addmm(p["b_y"].t(), h, p["W_y"].t())  # (B, V)
+        return scores.numpy(), new_state
+
+    def _advance(self, state, items, keep):
+        """Feed one click per slot through the layers; return ``(h, state)``.
+
+        ``items`` is ``(B,)`` int64 and ``keep`` ``(B,)`` bool, false where a
+        session starts; ``h`` is the top layer's output ``(B, H)``.
+        """
+        p = self.params
         table = p["E"] if "E" in p else p["W_y"]
-        x = table[torch.from_numpy(np.asarray(items))][None]  # (1, B, D)
-        keep = torch.from_numpy((~np.asarray(reset))[None, :, None].astype(self.dtype))
+        x = table[items][None]  # (1, B, D)
+        keep = keep[None, :, None].to(table.dtype)  # (1, B, 1)
         onehot = self.config["embedding"] == 0
         new_state = []
         for i in range(self.n_layers):
             x, h_T = gru_forward(x, state[i], keep, p, f"layer{i}.", i == 0 and onehot)
             new_state.append(h_T)
-        scores = torch.addmm(p["b_y"].t(), x[0], p["W_y"].t())  # (B, V)
-        return scores.numpy(), new_state
+        return x[0], new_state
+
+    # -- the twin's own evaluation, all in PyTorch -----------------------------------
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        test,
+        *,
+        cutoffs=(5, 10, 20),
+        ties="standard",
+        batch_size=256,
+        max_score_bytes=MAX_SCORE_BYTES,
+    ):
+        """Rank every next click of the test sessions among all items, in PyTorch.
+
+        The protocol and the conventions of
+        `rnnrec.evaluation.evaluate_next_click`: every prefix of a test session
+        predicts the click that follows it (sessions of fewer than 2 clicks make
+        none); ``B`` slots hold one session each, a finished slot takes the next
+        session, and when none is left the finished slots are dropped. The
+        ranking and the metrics are computed here with PyTorch, not with
+        rnnrec's functions.
+
+        Parameters
+        ----------
+        test : rnnrec.data.Sessions
+            Test sessions over the training item index. Items unknown to
+            training must be removed beforehand (as
+            `rnnrec.data.index_test_like_train` does); a click on an item
+            ``>= V`` raises ``ValueError``, as in rnnrec.
+        cutoffs : int or sequence of int, default (5, 10, 20)
+            List lengths ``K`` of the metrics.
+        ties : {"standard", "conservative", "median"}, default "standard"
+            How items scored equal to the target count, see `target_ranks`.
+        batch_size : int, default 256
+            Number of session-parallel slots ``B``.
+        max_score_bytes : int, default 2**28 (256 MiB)
+            Memory allowed for one step's ``(B, V)`` arrays: the scores, their
+            bool comparisons with the targets' scores, and the int32 copy of
+            those that the count makes: ``B`` is lowered (to 1 at the least)
+            until they fit. The ranks do not depend on ``B``.
+
+        Returns
+        -------
+        dict
+            ``"recall@K"``, ``"mrr@K"`` and ``"ndcg@K"`` for every cutoff, and
+            ``"n"``, the number of predictions (NaN metrics if ``n`` is 0).
+
+        Raises
+        ------
+        ValueError
+            If a setting is out of range, ``test`` clicks an item ``>= V``, or
+            a hidden state or the output weights hold NaN (rnnrec refuses NaN
+            scores; these are where they come from, and checking them costs
+            far less than scanning every score).
+        """
+        cutoffs = _check_cutoffs(cutoffs)
+        if ties not in TIES:
+            raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+        for name, value in (
+            ("batch_size", batch_size),
+            ("max_score_bytes", max_score_bytes),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        p = self.params
+        W_y, b_y = p["W_y"], p["b_y"].t()  # (V, H), (1, V)
+        V = self.n_items
+        if test.n_clicks and test.items.max() >= V:
+            n_unknown = int(np.count_nonzero(test.items >= V))
+            raise ValueError(
+                f"test has {n_unknown} click(s) on items >= the model's n_items={V}; "
+                f"remove items unknown to training before evaluating"
+            )
+        if W_y.isnan().any() or b_y.isnan().any():
+            raise ValueError("the output weights W_y or b_y hold NaN")
+
+        items = torch.from_numpy(test.items)  # (n_clicks,)
+        long_enough = torch.from_numpy(test.lengths >= 2)  # (n_sessions,)
+        offsets = torch.from_numpy(test.offsets)
+        starts = offsets[:-1][long_enough]  # (n_eval,)
+        ends = offsets[1:][long_enough]  # (n_eval,)
+        n_eval = len(starts)
+        K = torch.tensor(cutoffs, dtype=torch.float64)[:, None]  # (C, 1)
+        hits = torch.zeros(len(cutoffs), dtype=torch.float64)  # (C,)
+        rr = torch.zeros(len(cutoffs), dtype=torch.float64)  # (C,)
+        dcg = torch.zeros(len(cutoffs), dtype=torch.float64)  # (C,)
+        n = 0
+
+        # A row of scores, of bools, and of the int32 copy `target_ranks` sums.
+        slot_bytes = V * (W_y.element_size() + 1 + 4)
+        B = min(batch_size, n_eval, max(1, max_score_bytes // slot_bytes))
+        score_buffer = torch.empty(B, V, dtype=W_y.dtype)  # (B, V)
+        compare_buffer = torch.empty(B, V, dtype=torch.bool)  # (B, V)
+        session = torch.arange(B)  # (B,) session of every slot, into starts/ends
+        pos = starts[:B].clone()  # (B,) click each slot feeds at this step
+        keep = torch.zeros(B, dtype=torch.bool)  # (B,) false where a session starts
+        next_session = B
+        state = self.init_state(B)
+        while len(session):
+            B = len(session)
+            h, state = self._advance(state, items[pos], keep)  # (B, H)
+            if h.isnan().any():
+                raise ValueError(f"a hidden state became NaN after {n} predictions")
+            scores = torch.addmm(b_y, h, W_y.t(), out=score_buffer[:B])  # (B, V)
+            ranks = target_ranks(scores, items[pos + 1], ties, compare_buffer[:B])
+            hit = (ranks <= K).to(torch.float64)  # (C, B)
+            hits += hit.sum(dim=1)
+            rr += (hit / ranks).sum(dim=1)
+            dcg += (hit / torch.log2(ranks + 1)).sum(dim=1)
+            n += B
+
+            # Step on; the slots whose sessions have no further target take the
+            # next sessions in slot order, or are dropped when none are left.
+            pos += 1
+            keep.fill_(True)
+            done = torch.nonzero(pos + 1 >= ends[session]).flatten()  # (F,)
+            renewed = done[: n_eval - next_session]
+            session[renewed] = torch.arange(next_session, next_session + len(renewed))
+            pos[renewed] = starts[session[renewed]]
+            keep[renewed] = False
+            next_session += len(renewed)
+            if len(renewed) < len(done):
+                session[done[len(renewed) :]] = -1
+                carry = torch.nonzero(session >= 0).flatten()  # (B',)
+                session, pos, keep = session[carry], pos[carry], keep[carry]
+                state = [s[carry] for s in state]
+
+        out = {}
+        for i, k in enumerate(cutoffs):
+            for name, total in (("recall", hits), ("mrr", rr), ("ndcg", dcg)):
+                out[f"{name}@{k}"] = total[i].item() / n if n else math.nan
+        out["n"] = n
+        return out
+
+
+def target_ranks(scores, targets, ties="standard", compare=None):
+    """Rank each row's target among all items by score, in PyTorch (1 is best).
+
+    ``standard`` counts ``1 + #{j : s_j > s_t}`` (ties in the target's favour),
+    ``conservative`` ``#{j : s_j >= s_t}`` (ties against it, the target counted
+    once), ``median`` the mean of the two.
+
+    Parameters
+    ----------
+    scores : torch.Tensor
+        ``(B, V)`` scores, higher is better.
+    targets : torch.Tensor
+        ``(B,)`` int64 index of each row's true item.
+    ties : {"standard", "conservative", "median"}, default "standard"
+        How items scored equal to the target count.
+    compare : torch.Tensor, optional
+        ``(B, V)`` bool buffer the comparisons are written into.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B,)`` float64 ranks in ``[1, V]``.
+    """
+    # Summing bools first copies all (B, V) of them into the sum's dtype: int32
+    # makes that copy half the size of int64's, the default, and about twice as
+    # fast. A count is at most V, far below int32's 2**31 - 1.
+    s_t = scores.gather(1, targets[:, None])  # (B, 1)
+    above = torch.gt(scores, s_t, out=compare).sum(dim=1, dtype=torch.int32)  # (B,)
+    if ties == "standard":
+        return (above + 1).to(torch.float64)
+    not_below = torch.ge(scores, s_t, out=compare)  # (B, V), the target included
+    at_least = not_below.sum(dim=1, dtype=torch.int32)  # (B,)
+    if ties == "conservative":
+        return at_least.to(torch.float64)
+    return (above + 1 + at_least).to(torch.float64) / 2
+
+
+def _check_cutoffs(cutoffs):
+    """Return the cutoffs as a sorted tuple of distinct positive ints."""
+    values = [cutoffs] if isinstance(cutoffs, numbers.Integral) else list(cutoffs)
+    if not values or any(
+        isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1
+        for k in values
+    ):
+        raise ValueError(f"cutoffs must be positive ints, got {cutoffs!r}")
+    return tuple(sorted({int(k) for k in values}))

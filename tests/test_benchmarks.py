@@ -82,7 +82,7 @@ def test_tune_trains_every_setting_scores_it_and_resumes(tune, tmp_path, capsys)
     assert f"fit on {train.n_sessions} sessions" in capsys.readouterr().out
 
 
-def test_bench_eval_times_three_scorers_that_agree(tmp_path, capsys):
+def test_bench_eval_times_four_evaluations_that_agree(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("threadpoolctl")
     train, test = make_synthetic(
@@ -102,10 +102,45 @@ def test_bench_eval_times_three_scorers_that_agree(tmp_path, capsys):
     argv += ["--config-dir", str(configs), "--rounds", "2", "--fit-sessions", "100"]
     assert _script("bench_eval").main([*argv, "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
-    assert sorted(r["scorer"] for r in rows) == sorted(["rnnrec", "numpy", "torch"] * 2)
+    scorers = ["rnnrec", "numpy", "torch", "torch-e2e"]
+    assert sorted(r["scorer"] for r in rows) == sorted(scorers * 2)
     assert all(r["agrees"] and r["predictions"] > 0 for r in rows)
-    assert len({round(r["recall@20"], 9) for r in rows}) == 1
-    assert "| vs PyTorch |" in capsys.readouterr().out
+    for metric in ("recall@20", "mrr@20", "ndcg@20"):
+        assert len({round(r[metric], 9) for r in rows}) == 1
+    printed = capsys.readouterr().out
+    assert "| vs PyTorch end to end | vs PyTorch scorer |" in printed
+
+    # The speeds of the table: the best round, over torch-e2e and over torch.
+    report = _script("report")
+    best = report.best_eval_rows({"rows": rows})
+    speed = {s: best[("synthetic", s)]["predictions_per_second"] for s in scorers}
+    line = next(x for x in printed.splitlines() if x.startswith("| synthetic | rnnrec"))
+    ratios = line.strip(" |").split(" | ")[-2:]
+    assert float(ratios[0]) == pytest.approx(
+        speed["rnnrec"] / speed["torch-e2e"], abs=6e-3
+    )
+    assert float(ratios[1]) == pytest.approx(speed["rnnrec"] / speed["torch"], abs=6e-3)
+
+    # An evaluation that disagrees voids the timing: status 1, no file written.
+    twin = _script("torch_twin")
+    evaluate = twin.TorchRecommender.evaluate
+
+    def drifted(self, test, **kwargs):
+        result = evaluate(self, test, **kwargs)
+        return {**result, "mrr@20": result["mrr@20"] * (1 + 1e-5)}
+
+    bench = _script("bench_eval")
+    monkeypatch.setattr(twin.TorchRecommender, "evaluate", drifted)
+    monkeypatch.setattr(
+        bench.bench_train,
+        "load_sibling",
+        lambda name: twin if name == "torch_twin" else _script(name),
+    )
+    bad = tmp_path / "bad.json"
+    capsys.readouterr()
+    assert bench.main([*argv, "--rounds", "1", "--out", str(bad)]) == 1
+    assert "metrics disagree" in capsys.readouterr().err
+    assert not bad.exists()
 
 
 def test_report_tabulates_training_and_evaluation_and_charts_the_ratios(tmp_path):
@@ -134,7 +169,8 @@ def test_report_tabulates_training_and_evaluation_and_charts_the_ratios(tmp_path
         ],
     }  # fmt: skip
     table = report.eval_table(evaluation)
-    assert "| d | rnnrec | 9 | 10 | 20 | 4.00 |" in table  # the best round, 0.5 s
+    # The best round, 0.5 s; no torch-e2e in this result.
+    assert "| d | rnnrec | 9 | 10 | 20 | - | 4.00 |" in table
     assert report.speed_ratios(train) == [("train d, 8 units, 2 thread(s)", 2.0)]
     assert report.speed_ratios(evaluation) == [("evaluate d", 4.0)]
     chart = tmp_path / "speed.png"

@@ -7,7 +7,12 @@ import os
 import numpy as np
 import pytest
 
-from rnnrec.data import make_synthetic, session_parallel_batches
+from rnnrec.data import (
+    Sessions,
+    index_test_like_train,
+    make_synthetic,
+    session_parallel_batches,
+)
 from rnnrec.evaluation import evaluate_next_click
 from rnnrec.losses import get_loss
 from rnnrec.model import SessionRecommender
@@ -252,6 +257,126 @@ def test_fit_follows_rnnrec_with_dropout(twin, data):
     assert evaluate_next_click(torch_model, test) == pytest.approx(
         evaluate_next_click(model, test), rel=1e-12
     )
+
+
+# -- the twin's own evaluation --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tied_split():
+    """A small split whose test sessions click items unknown to training.
+
+    Training clicks items 0-11; the test sessions also click 90 and 91, which
+    `index_test_like_train` drops (some sessions then have too few clicks left).
+    """
+    rng = np.random.default_rng(5)
+    train = Sessions.from_lists(
+        [list(rng.integers(0, 12, rng.integers(2, 7))) for _ in range(30)]
+    )
+    test_lists = [[3, 90, 4, 5, 3], [91, 2], [90, 91, 6], [7, 91, 7, 0, 11, 2]]
+    test_lists += [list(rng.integers(0, 12, rng.integers(1, 7))) for _ in range(9)]
+    split = index_test_like_train(train, Sessions.from_lists(test_lists))
+    assert split.train.n_items == 12
+    assert split.n_unknown_clicks == 5 and split.n_dropped_test_sessions >= 1
+    return split
+
+
+def tied_model(train, embedding="tied"):
+    """A float64 model whose scores tie exactly: 0 and 1 copy 2, 3-6 score 0."""
+    model, _ = built_model(train, layers=(6,), embedding=embedding)
+    model.W_y_[:2] = model.W_y_[2]
+    model.W_y_[3:7] = 0.0
+    model.b_y_[:] = 0.0
+    model.b_y_[7] = 0.25
+    return model
+
+
+def brute_force_metrics(model, test, ties, cutoffs):
+    """Score each prefix alone and rank its target with plain loops."""
+    ranks, n_tied = [], 0
+    for s in range(test.n_sessions):
+        session = test.session(s)
+        state = model.init_state(1)
+        for i in range(len(session) - 1):
+            reset = np.array([i == 0])
+            scores, state = model.score_next(state, session[i : i + 1], reset)
+            row, target = scores[0], session[i + 1]
+            above = sum(1 for j in range(len(row)) if row[j] > row[target])
+            tied = sum(
+                1 for j in range(len(row)) if j != target and row[j] == row[target]
+            )
+            n_tied += tied > 0
+            extra = {"standard": 0.0, "conservative": tied, "median": tied / 2}[ties]
+            ranks.append(1 + above + extra)
+    out = {}
+    for k in cutoffs:
+        inside = [r for r in ranks if r <= k]
+        out[f"recall@{k}"] = len(inside) / len(ranks)
+        out[f"mrr@{k}"] = sum(1 / r for r in inside) / len(ranks)
+        out[f"ndcg@{k}"] = sum(1 / np.log2(r + 1) for r in inside) / len(ranks)
+    out["n"] = len(ranks)
+    return out, n_tied
+
+
+@pytest.mark.parametrize("ties", ["standard", "conservative", "median"])
+def test_twin_evaluation_equals_brute_force_and_rnnrec(twin, tied_split, ties):
+    test, cutoffs = tied_split.test, (1, 2, 3, 5)
+    model = tied_model(tied_split.train)
+    torch_model = twin.TorchRecommender.from_rnnrec(model)
+    expected, n_tied = brute_force_metrics(model, test, ties, cutoffs)
+    assert n_tied >= 5  # the tie rule is exercised
+    assert expected["n"] == tied_split.n_test_pairs
+
+    # One slot, three slots (slots refilled and dropped), every session at once.
+    for batch_size in (1, 3, 256):
+        theirs = torch_model.evaluate(
+            test, cutoffs=cutoffs, ties=ties, batch_size=batch_size
+        )
+        assert theirs == pytest.approx(expected, rel=1e-12, abs=1e-15)
+        ours = evaluate_next_click(
+            model, test, cutoffs=cutoffs, ties=ties, batch_size=batch_size
+        )
+        assert theirs == pytest.approx(ours, rel=1e-12, abs=1e-15)
+
+
+def test_twin_evaluation_tie_rules_differ_and_budget_lowers_slots(twin, tied_split):
+    model = tied_model(tied_split.train, embedding=4)
+    torch_model = twin.TorchRecommender.from_rnnrec(model)
+    test = tied_split.test
+    results = {t: torch_model.evaluate(test, cutoffs=3, ties=t) for t in twin.TIES}
+    mrr = [results[t]["mrr@3"] for t in ("standard", "median", "conservative")]
+    assert mrr[0] > mrr[1] > mrr[2]  # ties in the target's favour, middle, against
+    # A budget of one slot's scores, comparisons and counts (V * (8 + 1 + 4) bytes).
+    one_slot = torch_model.evaluate(test, cutoffs=3, max_score_bytes=12 * 13)
+    assert one_slot == pytest.approx(results["standard"], rel=1e-12)
+    assert one_slot == pytest.approx(evaluate_next_click(model, test, cutoffs=3))
+
+
+def test_twin_target_ranks_equal_rnnrec_on_integer_scores(twin):
+    from rnnrec.metrics import target_ranks
+
+    rng = np.random.default_rng(7)
+    scores = rng.integers(0, 4, (50, 9)).astype(np.float64)  # many exact ties
+    targets = rng.integers(0, 9, 50)
+    for ties in twin.TIES:
+        theirs = twin.target_ranks(
+            torch.from_numpy(scores), torch.from_numpy(targets), ties
+        )
+        np.testing.assert_array_equal(
+            theirs.numpy(), target_ranks(scores, targets, ties), err_msg=ties
+        )
+
+
+def test_twin_evaluation_refuses_unknown_items_and_nan(twin, tied_split):
+    torch_model = twin.TorchRecommender.from_rnnrec(tied_model(tied_split.train))
+    V = tied_split.train.n_items
+    unknown = Sessions.from_lists([[0, 1, V]])
+    with pytest.raises(ValueError, match="1 click"):
+        torch_model.evaluate(unknown)
+    with torch.no_grad():
+        torch_model.params["layer0.bias_hh"][0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        torch_model.evaluate(tied_split.test)
 
 
 def test_bench_train_quick_mode_runs_and_writes_json(tmp_path):
