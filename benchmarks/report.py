@@ -5,7 +5,9 @@ Usage: ``python benchmarks/report.py [path/to/result.json ...]``. For
 cell, shape and dtype (forward+backward); for the output of ``tune.py`` one row
 per trial: its settings, Recall@20, MRR@20, seconds per epoch, events per
 second and parameter count (several such files make one table); for
-``bench_train.py`` and ``bench_eval.py`` results their summary tables.
+``bench_train.py`` and ``bench_eval.py`` results their summary tables; for
+``bench_accuracy.py`` (``framework_error.json``) the float32 error of every
+implementation against rnnrec's float64.
 ``--chart PATH`` also writes a PNG bar chart of rnnrec's speed relative to
 PyTorch over all the files given.
 """
@@ -118,26 +120,98 @@ def best_eval_rows(result):
 
 
 def eval_table(result):
-    """One row per data set and scorer of a ``bench_eval.py`` result."""
+    """One row per data set and scorer of a ``bench_eval.py`` result.
+
+    Speeds are relative to PyTorch's own evaluation (``torch-e2e``, the target's
+    comparison) and to the PyTorch scorer under rnnrec's evaluator (``torch``);
+    "-" where a result lacks that scorer.
+    """
     best = best_eval_rows(result)
     lines = [
         f"Threads: {result.get('threads', '-')}; best of the rounds.",
         "",
-        "| data set | scorer | items | predictions | predictions / s | vs PyTorch |",
-        "|---|---|---:|---:|---:|---:|",
+        "| data set | scorer | items | predictions | predictions / s "
+        "| vs PyTorch end to end | vs PyTorch scorer |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for (name, scorer), row in best.items():
-        torch_speed = best[(name, "torch")]["predictions_per_second"]
+        speed = row["predictions_per_second"]
+        ratios = [
+            f"{speed / best[(name, other)]['predictions_per_second']:.2f}"
+            if (name, other) in best
+            else "-"
+            for other in ("torch-e2e", "torch")
+        ]
         lines.append(
             f"| {name} | {scorer} | {row['n_items']:,} | {row['predictions']:,} "
-            f"| {row['predictions_per_second']:,.0f} "
-            f"| {row['predictions_per_second'] / torch_speed:.2f} |"
+            f"| {speed:,.0f} | {ratios[0]} | {ratios[1]} |"
+        )
+    return "\n".join(lines)
+
+
+ERROR_COLUMNS = (  # (implementation, dtype, heading)
+    ("torch", "float32", "PyTorch f32"),
+    ("jax", "float32", "JAX f32"),
+    ("rnnrec-numba", "float32", "rnnrec Numba f32"),
+    ("rnnrec-numpy", "float32", "rnnrec NumPy f32"),
+    ("rnnrec-numba", "float64", "rnnrec Numba f64"),
+)
+
+
+def error_table(result):
+    """One row per cell and shape of a ``bench_accuracy.py`` result.
+
+    Every implementation gets two columns: the worst normwise relative error of
+    the forward tensors and of the gradients, the latter with the name of the
+    worst tensor.
+    """
+    rows = {}
+    for row in result["rows"]:
+        key = (row["cell"], row["shape"])
+        rows.setdefault(key, {})[(row["implementation"], row["dtype"])] = row
+    m = result["machine"]
+    present = [c for c in ERROR_COLUMNS if any(c[:2] in by for by in rows.values())]
+    heads = " | ".join(f"{h} fwd | {h} grad (worst)" for _, _, h in present)
+    lines = [
+        f"Error: {result['error']}. Machine: {m['processor']}, "
+        f"{m['threads']} thread(s); NumPy {m['numpy']}, Numba {m['numba']}, "
+        f"PyTorch {m.get('torch', '-')}, JAX {m.get('jax', '-')}.",
+        "",
+        f"| cell | shape (B, T, D, H) | {heads} |",
+        "|---|---|" + "---:|---:|" * len(present),
+    ]
+    for (cell, shape), by in rows.items():
+        any_row = next(iter(by.values()))
+        dims = (
+            f"{shape} ({any_row['B']}, {any_row['T']}, {any_row['D']}, {any_row['H']})"
+        )
+        cells = []
+        for implementation, dtype, _ in present:
+            row = by.get((implementation, dtype))
+            if row is None:
+                cells += ["-", "-"]
+            else:
+                cells.append(f"{row['forward_error']:.1e}")
+                cells.append(f"{row['gradient_error']:.1e} ({row['gradient_worst']})")
+        lines.append(f"| {cell} | {dims} | " + " | ".join(cells) + " |")
+    headings = {c[:2]: c[2] for c in ERROR_COLUMNS}
+    flipped = [r for r in result["rows"] if r.get("relu_flips")]
+    if flipped:
+        lines.append("")
+    for r in flipped:
+        name = headings.get((r["implementation"], r["dtype"]), r["implementation"])
+        lines.append(
+            f"{r['cell']} {r['shape']}, {name}: {r['relu_flips']} relu unit(s) "
+            "switched on in one precision and off in the other, so the gradient "
+            "differs there by a whole term (a kink, not an error of the code)."
         )
     return "\n".join(lines)
 
 
 def speed_ratios(result):
     """``(label, rnnrec speed / PyTorch speed)`` pairs of any benchmark result."""
+    if result.get("kind") == "framework_error":
+        return []  # errors, not speeds
     if "summary" in result:
         threads = result.get("settings", {}).get("threads", "?")
         pairs = []
@@ -210,7 +284,9 @@ def main(argv=None):
         print(trials_table(merged))
     else:
         for result in results:
-            if "summary" in result:
+            if result.get("kind") == "framework_error":
+                print(error_table(result))
+            elif "summary" in result:
                 print(train_table(result))
             elif result.get("rows") and "scorer" in result["rows"][0]:
                 print(eval_table(result))
