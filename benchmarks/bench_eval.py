@@ -147,19 +147,16 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    import numba
     import torch
     from threadpoolctl import threadpool_limits
 
     import rnnrec.kernels
 
     torch.set_num_threads(args.threads)
-    # rnnrec's parallel row loops (numba.prange) get the same thread count.
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     twin = bench_train.load_sibling("torch_twin")
     rows = []
     with threadpool_limits(limits=args.threads):
-        rnnrec.kernels.set_blas_threads(args.threads)
+        rnnrec.kernels.set_threads(args.threads)  # the row loops stay on one
         for name in args.datasets:
             split = bench_train.load_split(
                 os.path.join(args.data_dir, name),

@@ -269,7 +269,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     rows, datasets = [], {}
     with threadpool_limits(limits=args.threads):
-        rnnrec.kernels.set_blas_threads(args.threads)
+        rnnrec.kernels.set_threads(args.threads)  # the row loops stay on one
         for name in args.datasets:
             split = load_split(
                 os.path.join(args.data_dir, name),

@@ -102,7 +102,7 @@ def test_training_on_two_threads_gives_the_same_model(threads, every_loop_on_thr
         np.testing.assert_array_equal(one[name], two[name], err_msg=name)
 
 
-def _refuse(*args):
+def _refuse(*args, **kwargs):
     raise AssertionError("the threaded kernel ran")
 
 
@@ -125,3 +125,55 @@ def test_loops_run_on_threads_only_when_asked_and_large(threads, monkeypatch):
 def test_set_threads_refuses_what_is_not_a_positive_integer(bad):
     with pytest.raises(ValueError, match="threads must be an integer >= 1"):
         set_threads(bad)
+
+
+def _layouts(x):
+    """``x`` as a C array, as the transpose of an F array, and as a column slice."""
+    wide = np.zeros((x.shape[0], x.shape[1] + 5), x.dtype)
+    wide[:, 2:-3] = x
+    return {"C": x.copy(), "F": np.asfortranarray(x), "slice": wide[:, 2:-3]}
+
+
+@two_threads
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("a_layout", ["C", "F", "slice"])
+@pytest.mark.parametrize("b_layout", ["C", "F", "slice"])
+def test_matmul_blocks_on_threads_equal_the_blocks_in_turn(
+    threads, dtype, a_layout, b_layout
+):
+    rng = np.random.default_rng(2)
+    m, k, n = 37, 130, 301  # n splits unevenly; m * k * n > PARALLEL_PRODUCT
+    assert m * k * n >= _jit.PARALLEL_PRODUCT
+    a = _layouts(rng.standard_normal((m, k)).astype(dtype))[a_layout]
+    b = _layouts(rng.standard_normal((k, n)).astype(dtype))[b_layout]
+    threads(2)
+    two = _jit.matmul(a, b)  # column blocks on two threads
+
+    # The same blocks one after another, on one thread.
+    a_stored, trans_a = _jit._blas_operand(a)
+    b_stored, trans_b = _jit._blas_operand(b)
+    one = np.full((m, n), np.nan, dtype)
+    _jit._product_blocks.serial(a_stored, trans_a, b_stored, trans_b, one)
+    np.testing.assert_array_equal(two, one)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(two, exact, rtol=rtol, atol=rtol * np.abs(exact).max())
+
+
+@two_threads
+def test_matmul_falls_back_to_numpy_when_it_cannot_split(threads, monkeypatch):
+    monkeypatch.setattr(_jit, "_product_blocks", _refuse)
+    rng = np.random.default_rng(3)
+    big = rng.standard_normal((240, 240))
+    threads(1)
+    np.testing.assert_array_equal(_jit.matmul(big, big), big @ big)  # one thread
+    threads(2)
+    small = rng.standard_normal((3, 4))
+    np.testing.assert_array_equal(_jit.matmul(small, small.T), small @ small.T)
+    ints = np.arange(240 * 240).reshape(240, 240)
+    np.testing.assert_array_equal(_jit.matmul(ints, ints), ints @ ints)
+    strided = big[::2, ::2]  # (120, 120), neither axis of unit stride
+    assert strided.size * 120 >= _jit.PARALLEL_PRODUCT
+    np.testing.assert_array_equal(_jit.matmul(strided, big[:120]), strided @ big[:120])
+    with pytest.raises(AssertionError, match="threaded kernel ran"):
+        _jit.matmul(big, big)

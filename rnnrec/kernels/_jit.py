@@ -117,9 +117,10 @@ def jit_rows(func):
     Starting the threads costs microseconds, more than a small loop takes, so
     the returned function takes the loop's size as a keyword, ``work`` (entries
     per pass over the rows), and runs on threads only when `set_threads` has
-    asked for two or more and ``work >= ROW_WORK``. One thread is the default:
-    on a machine whose other cores are busy, threads that wait for each other at
-    every step cost far more than they save.
+    given the row loops two or more and ``work >= ROW_WORK``. One thread is the
+    default: beside a BLAS on threads, or on a machine whose other cores are
+    busy, threads that wait for each other at every step cost far more than
+    they save (see `set_threads`).
 
     Parameters
     ----------
@@ -175,20 +176,33 @@ def set_blas_threads(n):
 
 
 def set_threads(n):
-    """Set the threads of the compiled kernels' row loops and of their BLAS.
+    """Run the kernels on ``n`` threads of one pool, Numba's.
+
+    With ``n >= 2`` the row loops (`jit_rows`) and the large matrix products
+    (`matmul` and `gemm_split`) share their work out among Numba's threads, and
+    the BLAS runs on one thread inside each share. One pool, not two:
+    OpenBLAS's threads and Numba's both wait for work by spinning, so when the
+    BLAS has threads of its own and the row loops run on Numba's, the two pools
+    fight for the same cores at every step (measured below). NumPy's own ``@``
+    elsewhere then runs on one thread; `set_blas_threads` gives it more.
+
+    Measured with GRU4Rec's yoochoose configuration (480 units, batch 48, 2048
+    negatives) on two cores, events per second: the BLAS's two threads with the
+    row loops on one, 4,450; both pools on two threads, 1,020; one pool of two
+    threads (this function), see the README's performance section.
 
     Parameters
     ----------
     n : int
-        Threads, >= 1; more than Numba's ``NUMBA_NUM_THREADS`` (the machine's
-        cores unless set) gives that many to the row loops.
+        Threads, >= 1; capped at Numba's ``NUMBA_NUM_THREADS`` (the machine's
+        cores unless set).
     """
     global _row_threads
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"threads must be an integer >= 1, got {n!r}")
     _row_threads = min(int(n), numba.config.NUMBA_NUM_THREADS)
     numba.set_num_threads(_row_threads)
-    set_blas_threads(n)
+    set_blas_threads(1)
 
 
 # Below this many multiply-adds a product is done by the loops below: a BLAS call
@@ -226,6 +240,27 @@ def _gemm_loops(a, b, c, trans_b, beta):
 if HAVE_BLAS:
 
     @jit
+    def _blas_gemm(a, trans_a, b, trans_b, c, beta):
+        """``c = op(a) @ op(b) + beta * c`` in the BLAS, whatever the size.
+
+        ``a`` is stored ``(k, m)`` if ``trans_a`` else ``(m, k)``, ``b``
+        ``(n, k)`` if ``trans_b`` else ``(k, n)``; all three with unit stride
+        along their last axis.
+        """
+        m, n = c.shape
+        k = a.shape[0] if trans_a else a.shape[1]
+        size = a.itemsize
+        lda, ldb, ldc = a.strides[0] // size, b.strides[0] // size, c.strides[0] // size
+        ta = _TRANS if trans_a else _NO_TRANS
+        tb = _TRANS if trans_b else _NO_TRANS
+        if size == 8:
+            _dgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes, lda,
+                   b.ctypes, ldb, beta, c.ctypes, ldc)  # fmt: skip
+        else:
+            _sgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes, lda,
+                   b.ctypes, ldb, beta, c.ctypes, ldc)  # fmt: skip
+
+    @jit
     def gemm(a, b, c, trans_b, beta):
         """Compute ``c = a @ op(b) + beta * c``.
 
@@ -252,16 +287,111 @@ if HAVE_BLAS:
         n = c.shape[1]
         if m * n * k <= SMALL_PRODUCT:
             _gemm_loops(a, b, c, trans_b, beta)
-            return
-        size = a.itemsize
-        lda, ldb, ldc = a.strides[0] // size, b.strides[0] // size, c.strides[0] // size
-        tb = _TRANS if trans_b else _NO_TRANS
-        if size == 8:
-            _dgemm(_ROW_MAJOR, _NO_TRANS, tb, m, n, k, 1.0, a.ctypes, lda,
-                   b.ctypes, ldb, beta, c.ctypes, ldc)  # fmt: skip
         else:
-            _sgemm(_ROW_MAJOR, _NO_TRANS, tb, m, n, k, 1.0, a.ctypes, lda,
-                   b.ctypes, ldb, beta, c.ctypes, ldc)  # fmt: skip
+            _blas_gemm(a, False, b, trans_b, c, beta)
 
 else:
     gemm = _gemm_loops
+
+
+# On two or more threads, a large product is computed in column blocks of this
+# width (the last one narrower), each one BLAS call on one thread. Blocks of
+# 256 are wide enough for the BLAS to run at full speed. On one thread the
+# product is one call: blocks cost 5 to 15% there. The BLAS rounds a block's
+# last few columns, beyond its register tile, with other code than the rest,
+# so a split product can differ from the unsplit one in the last bits; the
+# blocks do not depend on the thread count, so any two or more threads give
+# the same numbers.
+SPLIT_WIDTH = 256
+
+
+@jit_inline
+def gemm_split(a, b, c, trans_b, beta):
+    """`gemm` in column blocks of ``c``, shared out among Numba's threads.
+
+    Column block ``[lo, hi)`` of ``c`` needs only the rows ``[lo, hi)`` of ``b``
+    (columns if not ``trans_b``), so each block is one `gemm` call on one
+    thread, and no two blocks write the same entry. Inlined into a kernel
+    compiled with ``parallel=True`` (`jit_rows`' threaded twin) the blocks run on
+    threads; elsewhere one after another. On one thread (`set_threads`) the
+    product is a single block. Arguments as for `gemm`.
+    """
+    n = c.shape[1]
+    width = SPLIT_WIDTH if numba.get_num_threads() > 1 else max(n, 1)
+    for i in numba.prange(-(-n // width)):
+        lo = i * width
+        hi = min(lo + width, n)
+        if trans_b:
+            gemm(a, b[lo:hi], c[:, lo:hi], True, beta)
+        else:
+            gemm(a, b[:, lo:hi], c[:, lo:hi], False, beta)
+
+
+@jit_rows
+def _product_blocks(a, trans_a, b, trans_b, c):
+    """``c = op(a) @ op(b)`` in column blocks, on Numba's threads if asked."""
+    n = c.shape[1]
+    for i in numba.prange(-(-n // SPLIT_WIDTH)):
+        lo = i * SPLIT_WIDTH
+        hi = min(lo + SPLIT_WIDTH, n)
+        if trans_b:
+            _blas_gemm(a, trans_a, b[lo:hi], True, c[:, lo:hi], 0.0)
+        else:
+            _blas_gemm(a, trans_a, b[:, lo:hi], False, c[:, lo:hi], 0.0)
+
+
+# Products of fewer multiply-adds than this are not worth starting threads for.
+PARALLEL_PRODUCT = 1 << 20
+
+
+def _blas_operand(x):
+    """Return ``(stored, transposed)`` with ``x == stored.T if transposed``.
+
+    ``stored`` has unit stride along its last axis, as the BLAS needs; None if
+    ``x`` is laid out in neither way.
+    """
+    size = x.itemsize
+    rows, cols = x.shape
+    if x.strides[1] == size and x.strides[0] >= cols * size:
+        return x, False
+    if x.strides[0] == size and x.strides[1] >= rows * size:
+        return x.T, True
+    return None, False
+
+
+def matmul(a, b):
+    """Return ``a @ b``, large products in column blocks on the kernels' threads.
+
+    After `set_threads` with two or more threads, a float32 or float64 product
+    of 2-D arrays with at least `PARALLEL_PRODUCT` multiply-adds is computed in
+    column blocks of `SPLIT_WIDTH`, each one BLAS call on one thread, shared out
+    among Numba's threads; transposed views go to the BLAS as they are, without
+    a copy. Anything else is NumPy's ``a @ b``.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        ``(m, k)``.
+    b : numpy.ndarray
+        ``(k, n)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(m, n)``, C-contiguous when split.
+    """
+    if (
+        _row_threads > 1
+        and HAVE_BLAS
+        and a.ndim == b.ndim == 2
+        and a.dtype == b.dtype
+        and a.dtype in (np.float32, np.float64)
+        and a.shape[0] * a.shape[1] * b.shape[1] >= PARALLEL_PRODUCT
+    ):
+        a_stored, trans_a = _blas_operand(a)
+        b_stored, trans_b = _blas_operand(b)
+        if a_stored is not None and b_stored is not None:
+            c = np.empty((a.shape[0], b.shape[1]), a.dtype)  # (m, n)
+            _product_blocks(a_stored, trans_a, b_stored, trans_b, c, work=c.size)
+            return c
+    return a @ b

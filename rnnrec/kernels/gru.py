@@ -33,7 +33,7 @@ import numpy as np
 
 from rnnrec.cells.gru import GRUCache
 from rnnrec.kernels import gatemath
-from rnnrec.kernels._jit import gemm, jit_rows
+from rnnrec.kernels._jit import gemm_split, jit_rows, matmul
 from rnnrec.kernels.rnn import (
     assemble_grads,
     input_gradients,
@@ -73,9 +73,9 @@ def gru_forward_loop(a, h0, keep, W_hh, b_hn, cho, h, hn):
     for t in range(T):
         masked_previous(h0, h, keep, t, h_prev)
         if cho:
-            gemm(h_prev, W_hh[: 2 * H], s[:, : 2 * H], True, 0.0)
+            gemm_split(h_prev, W_hh[: 2 * H], s[:, : 2 * H], True, 0.0)
         else:
-            gemm(h_prev, W_hh, s, True, 0.0)  # s = h_{t-1} W_hh^T
+            gemm_split(h_prev, W_hh, s, True, 0.0)  # s = h_{t-1} W_hh^T
 
         for b in numba.prange(B):
             row, s_row = a[t, b], s[b]
@@ -98,7 +98,7 @@ def gru_forward_loop(a, h0, keep, W_hh, b_hn, cho, h, hn):
                 r_t, rh_b, hp = a[t, b, :H], rh[b], h_prev[b]
                 for j in range(H):
                     rh_b[j] = r_t[j] * hp[j]
-            gemm(rh, W_hh[2 * H :], hn[t], True, 0.0)
+            gemm_split(rh, W_hh[2 * H :], hn[t], True, 0.0)
             for b in numba.prange(B):
                 n_t, hn_t = a[t, b, 2 * H :], hn[t, b]
                 for j in range(H):
@@ -186,7 +186,7 @@ def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h
 
         if cho:
             # n_a = ... + W_hn (r * h_{t-1}): drh = dn_a W_hn, to r and to h_{t-1}.
-            gemm(da_x[t, :, 2 * H :], W_hh[2 * H :], drh, False, 0.0)
+            gemm_split(da_x[t, :, 2 * H :], W_hh[2 * H :], drh, False, 0.0)
             for b in numba.prange(B):
                 r_t, dr_a = gates[t, b, :H], da_x[t, b, :H]
                 drh_b, hp, dh_n = drh[b], h_prev[b], dh_next[b]
@@ -194,9 +194,9 @@ def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h
                     dr_a[j] = drh_b[j] * hp[j] * r_t[j] * (1.0 - r_t[j])
                 for j in range(H):
                     dh_n[j] += drh_b[j] * r_t[j]
-            gemm(da_x[t, :, : 2 * H], W_hh[: 2 * H], dh_next, False, 1.0)
+            gemm_split(da_x[t, :, : 2 * H], W_hh[: 2 * H], dh_next, False, 1.0)
         else:
-            gemm(da_h[t], W_hh, dh_next, False, 1.0)  # dh_{t-1} += da_h W_hh
+            gemm_split(da_h[t], W_hh, dh_next, False, 1.0)  # dh_{t-1} += da_h W_hh
 
         # A reset before step t cut the state: no gradient crosses it.
         for b in numba.prange(B):
@@ -263,6 +263,6 @@ def gru_backward_fast(d_out, dh_T, cache, params, variant="torch", projected=Fal
     da_h2 = da_h.reshape(T * B, 3 * H)
     h_in_n = h_prev * cache.gates[:, :, :H].reshape(T * B, H) if cho else h_prev
     dW_hh = np.concatenate(
-        [da_h2[:, : 2 * H].T @ h_prev, da_h2[:, 2 * H :].T @ h_in_n]
+        [matmul(da_h2[:, : 2 * H].T, h_prev), matmul(da_h2[:, 2 * H :].T, h_in_n)]
     )  # (3H, H)
     return dx, dh0, assemble_grads(dW_ih, dW_hh, db_ih, da_h2.sum(axis=0))

@@ -21,7 +21,7 @@ import numpy as np
 
 from rnnrec.cells.rnn import RNNCache
 from rnnrec.kernels import gatemath
-from rnnrec.kernels._jit import gemm, jit
+from rnnrec.kernels._jit import gemm, jit, matmul
 
 
 @jit
@@ -171,7 +171,7 @@ def input_projection(x, W_ih, bias):
     if W_ih is None:
         return x + bias
     T, B, D = x.shape
-    a = x.reshape(T * B, D) @ W_ih.T  # (T*B, G*H)
+    a = matmul(x.reshape(T * B, D), W_ih.T)  # (T*B, G*H)
     a += bias
     return a.reshape(T, B, -1)
 
@@ -199,8 +199,8 @@ def input_gradients(da, x, W_ih):
     if W_ih is None:
         return da, None, da2.sum(axis=0)
     D = x.shape[2]
-    dx = (da2 @ W_ih).reshape(T, B, D)
-    return dx, da2.T @ x.reshape(T * B, D), da2.sum(axis=0)
+    dx = matmul(da2, W_ih).reshape(T, B, D)
+    return dx, matmul(da2.T, x.reshape(T * B, D)), da2.sum(axis=0)
 
 
 def input_weights(params, projected):

@@ -8,6 +8,17 @@ Sampled output scores, for ``N`` hidden states and ``C`` candidate items::
 
     R = h W_y[cand]^T + b_y[cand]                      (N, C)
     dh = dR W_y[cand]      dW_y[cand] += dR^T h      db_y[cand] += sum_N dR
+
+Negatives are drawn with replacement, so a candidate list repeats items. The
+layer scores each of its ``U`` distinct items once and copies the score to
+every column that item fills; backward adds the columns of an item together
+first, so its row gradient comes out summed, with no coalescing of ``C`` rows of
+length ``H`` afterwards, and the products are ``U`` wide instead of ``C``::
+
+    R_u = h W_y[items]^T + b_y[items]                  (N, U)
+    R   = R_u[:, column]                               (N, C)
+    dR_u[:, i] = sum over the columns c with column[c] = i of dR[:, c]
+    dh = dR_u W_y[items]   dW_y[items] = dR_u^T h      db_y[items] = sum_N dR_u
 """
 
 from __future__ import annotations
@@ -16,25 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnrec.optim import coalesce_rows
-
-
-def merge_row_grads(a, b):
-    """Add two row-sparse gradients of the same matrix.
-
-    Parameters
-    ----------
-    a, b : RowSparse
-        The gradients.
-
-    Returns
-    -------
-    RowSparse
-        Their sum, one entry per distinct row.
-    """
-    return coalesce_rows(
-        np.concatenate([a.rows, b.rows]), np.concatenate([a.values, b.values])
-    )
+from rnnrec.kernels._jit import matmul
+from rnnrec.optim import RowSparse, coalesce_rows
 
 
 class ScoresCache(NamedTuple):
@@ -44,18 +38,21 @@ class ScoresCache(NamedTuple):
     ----------
     h : numpy.ndarray
         Hidden states ``(N, H)``.
-    candidates : numpy.ndarray
-        Candidate item indices ``(C,)``.
-    W_c : numpy.ndarray
-        The candidates' rows of ``W_y`` ``(C, H)``.
+    items : numpy.ndarray
+        ``(U,)`` the distinct items scored, sorted.
+    column : numpy.ndarray
+        ``(C,)`` each candidate's position in ``items``.
+    W_u : numpy.ndarray
+        Their rows of ``W_y`` ``(U, H)``.
     """
 
     h: np.ndarray
-    candidates: np.ndarray
-    W_c: np.ndarray
+    items: np.ndarray
+    column: np.ndarray
+    W_u: np.ndarray
 
 
-def sampled_scores_forward(h, W_y, b_y, candidates):
+def sampled_scores_forward(h, W_y, b_y, candidates, extra_items=None):
     """Score ``N`` hidden states against ``C`` candidate items.
 
     Parameters
@@ -67,7 +64,11 @@ def sampled_scores_forward(h, W_y, b_y, candidates):
     b_y : numpy.ndarray
         Item output bias ``(V,)``.
     candidates : numpy.ndarray
-        ``(C,)`` int64 item indices.
+        ``(C,)`` int64 item indices, repeats allowed.
+    extra_items : numpy.ndarray, optional
+        Items whose rows of ``W_y`` receive gradient from elsewhere (the inputs,
+        when the embedding is tied to ``W_y``). They join ``items``, so that
+        `add_rows` can add that gradient into the row-sparse ``dW_y`` in place.
 
     Returns
     -------
@@ -76,9 +77,14 @@ def sampled_scores_forward(h, W_y, b_y, candidates):
     cache : ScoresCache
         For `sampled_scores_backward`.
     """
-    W_c = W_y[candidates]  # (C, H)
-    scores = h @ W_c.T + b_y[candidates]  # (N, C)
-    return scores, ScoresCache(h, candidates, W_c)
+    C = len(candidates)
+    wanted = candidates if extra_items is None else np.r_[candidates, extra_items]
+    items, where = np.unique(wanted, return_inverse=True)  # (U,), (C + E,)
+    column = where[:C]  # (C,)
+    W_u = W_y[items]  # (U, H)
+    scores_u = matmul(h, W_u.T)  # (N, U)
+    scores_u += b_y[items]
+    return scores_u[:, column], ScoresCache(h, items, column, W_u)
 
 
 def sampled_scores_backward(d_scores, cache):
@@ -96,13 +102,49 @@ def sampled_scores_backward(d_scores, cache):
     dh : numpy.ndarray
         ``(N, H)``.
     dW_y : RowSparse
-        Rows of ``W_y`` touched by the candidates.
+        The rows ``cache.items`` of ``W_y``, extra items included (with zero
+        gradient until `add_rows` adds theirs).
     db_y : RowSparse
-        The same rows of ``b_y``.
+        The candidates' rows of ``b_y``.
     """
-    dh = d_scores @ cache.W_c  # (N, H)
-    dW_c = d_scores.T @ cache.h  # (C, H)
-    db_c = d_scores.sum(axis=0)  # (C,)
-    dW_y = coalesce_rows(cache.candidates, dW_c)
-    db_y = coalesce_rows(cache.candidates, db_c)
-    return dh, dW_y, db_y
+    N = d_scores.shape[0]
+    U = len(cache.items)
+
+    # An item's score fills each of its columns: its gradient is their sum.
+    summed = coalesce_rows(cache.column, d_scores.T)  # rows of dR_u^T
+    dR_uT = np.zeros((U, N), d_scores.dtype)  # (U, N); extra items keep 0
+    dR_uT[summed.rows] = summed.values
+
+    dh = matmul(dR_uT.T, cache.W_u)  # (N, H)
+    dW_u = matmul(dR_uT, cache.h)  # (U, H)
+    # b_y's gradient lists the candidates only: an extra item's bias is not
+    # touched (a listed row with a zero gradient still moves with momentum).
+    db_c = summed.values.sum(axis=1)  # (U',)
+    return dh, RowSparse(cache.items, dW_u), RowSparse(cache.items[summed.rows], db_c)
+
+
+def add_rows(g, rows, values):
+    """Add gradient rows into a row-sparse gradient that already lists them.
+
+    Parameters
+    ----------
+    g : RowSparse
+        With sorted unique rows, which include every entry of ``rows``; its
+        ``values`` are updated in place.
+    rows : numpy.ndarray
+        ``(K,)`` row indices, repeats allowed.
+    values : numpy.ndarray
+        ``(K, *row_shape)``.
+
+    Returns
+    -------
+    RowSparse
+        ``g``, with the values added.
+    """
+    extra = coalesce_rows(rows, values)  # repeats summed: unique rows
+    at = np.searchsorted(g.rows, extra.rows)  # (K',)
+    # Sorted rows give sorted positions: only the last can fall past the end.
+    if at.size and (at[-1] >= len(g.rows) or np.any(g.rows[at] != extra.rows)):
+        raise ValueError("rows holds rows that the row-sparse gradient g does not list")
+    g.values[at] += extra.values
+    return g

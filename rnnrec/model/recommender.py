@@ -50,7 +50,7 @@ from rnnrec.model.checkpoint import (
 )
 from rnnrec.model.dropout import dropout_backward, dropout_forward
 from rnnrec.model.output import (
-    merge_row_grads,
+    add_rows,
     sampled_scores_backward,
     sampled_scores_forward,
 )
@@ -393,8 +393,10 @@ class SessionRecommender:
         h_v = x.reshape(T * B, H)[positions]  # (N, H)
         targets = batch.targets.ravel()[positions]  # (N,)
         candidates = np.concatenate([targets, negatives])  # (C,)
+        rows = batch.inputs.ravel()[positions]  # (N,) the items fed in
+        tied = self.E_ is None
         scores, score_cache = sampled_scores_forward(
-            h_v, self.W_y_, self.b_y_, candidates
+            h_v, self.W_y_, self.b_y_, candidates, extra_items=rows if tied else None
         )
         log_q = None
         if self.loss == "cross-entropy" and self.logq and log_p0 is not None:
@@ -426,12 +428,12 @@ class SessionRecommender:
             for name, g in layer_grads.items():
                 grads[f"layer{i}.{name}"] = g
         d_x = dropout_backward(d_x, mask_e)
-        rows = batch.inputs.ravel()[positions]
-        d_table = coalesce_rows(rows, d_x.reshape(T * B, -1)[positions])
-        if self.E_ is None:
-            grads["W_y"] = merge_row_grads(grads["W_y"], d_table)
+        d_in = d_x.reshape(T * B, -1)[positions]  # (N, D)
+        if tied:
+            # The inputs' rows of W_y are among the scored items: add in place.
+            grads["W_y"] = add_rows(grads["W_y"], rows, d_in)
         else:
-            grads["E"] = d_table
+            grads["E"] = coalesce_rows(rows, d_in)
         return float(loss), grads, finals
 
     # -- training -------------------------------------------------------------------
