@@ -17,9 +17,6 @@ both go through fancy indexing that copies every row several times:
       v[r]  = mu * v[r] + u              (when mu > 0; then u = v[r])
       p[r] -= u
 
-A third, `row_squares`, serves the global gradient norm that every step
-reports: the sum of squares of each row, on threads like the other two.
-
 `adagrad_rows` does each entry's operations in the same order and dtype as the
 NumPy expressions of `rnnrec.optim.AdagradM`, so the two agree bit for bit;
 `segment_sum` adds each run left to right, where NumPy's ``reduceat`` sums
@@ -94,26 +91,3 @@ def adagrad_rows(p, G, v, rows, g, lr, momentum, eps):
             for j in range(R):
                 G_r[j] += g_k[j] * g_k[j]
                 p_r[j] -= lr * g_k[j] / np.sqrt(G_r[j] + eps)
-
-
-@jit_rows
-def row_squares(x, out):
-    """Sum the squares of each row: ``out[r] = sum_j x[r, j]^2``, in float64.
-
-    Each row is summed left to right by one thread, so the result does not
-    depend on the thread count; the caller adds the rows up.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        ``(K, R)``.
-    out : numpy.ndarray
-        ``(K,)`` float64, overwritten.
-    """
-    K, R = x.shape
-    for k in numba.prange(K):
-        row = x[k]
-        total = 0.0
-        for j in range(R):
-            total += np.float64(row[j]) * np.float64(row[j])
-        out[k] = total

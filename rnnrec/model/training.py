@@ -13,8 +13,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnrec.kernels.sparse import row_squares
-
 
 class TrainingContext(NamedTuple):
     """What every epoch of one `fit` call reads.
@@ -105,9 +103,9 @@ def check_folder(path, what):
 def global_norm(arrays):
     """Return ``sqrt(sum of squares)`` over every entry of the arrays.
 
-    The squares are summed in float64, row by row in a compiled loop (on the
-    kernels' threads, `rnnrec.kernels.set_threads`), then over the rows; float32
-    cannot overflow there, and the sum is the same for any thread count.
+    One BLAS dot product per array in its own dtype, which is fast; only if that
+    sum is not finite (a NaN or infinity, or float32 overflowing beyond 3e38) is
+    it recounted in float64, which tells the two apart.
 
     Parameters
     ----------
@@ -121,12 +119,11 @@ def global_norm(arrays):
     """
     total = 0.0
     for g in arrays:
-        if g.size == 0:
-            continue
-        rows = np.ascontiguousarray(g).reshape(len(g) if g.ndim > 1 else 1, -1)
-        squares = np.empty(len(rows))  # (K,) float64
-        row_squares(rows, squares, work=rows.size)
-        total += float(squares.sum())
+        v = g.reshape(-1)
+        total += float(np.dot(v, v))
+    if not math.isfinite(total):
+        squares = [float(np.sum(np.square(g, dtype=np.float64))) for g in arrays]
+        total = math.fsum(squares)
     return math.sqrt(total)
 
 
