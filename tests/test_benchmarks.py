@@ -173,6 +173,55 @@ def test_report_tabulates_training_and_evaluation_and_charts_the_ratios(tmp_path
     assert "| d | rnnrec | 9 | 10 | 20 | - | 4.00 |" in table
     assert report.speed_ratios(train) == [("train d, 8 units, 2 thread(s)", 2.0)]
     assert report.speed_ratios(evaluation) == [("evaluate d", 4.0)]
+    # With PyTorch's own evaluation in the result, the chart compares with that.
+    e2e = dict(dataset="d", scorer="torch-e2e", round=0, n_items=9, predictions=10)
+    e2e.update(seconds=4.0, predictions_per_second=2.5)
+    both = {**evaluation, "rows": [*evaluation["rows"], e2e]}
+    assert report.speed_ratios(both) == [("evaluate d", 8.0)]
+    assert "| d | rnnrec | 9 | 10 | 20 | 8.00 | 4.00 |" in report.eval_table(both)
     chart = tmp_path / "speed.png"
     report.bar_chart([train, evaluation], chart)
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_threads_times_every_arrangement_on_the_same_numbers(tmp_path, capsys):
+    pytest.importorskip("threadpoolctl")
+    import numba
+
+    train, test = make_synthetic(
+        n_items=30, n_train_sessions=300, n_test_sessions=10, seed=6
+    )
+    folder = tmp_path / "data" / "synthetic"
+    folder.mkdir(parents=True)
+    _write_lines(folder / "train_sessions.txt", train)
+    _write_lines(folder / "test_sessions.txt", test)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"layers": [8], "n_sample": 16, "batch_size": 8}))
+    out = tmp_path / "threads.json"
+    argv = ["--dataset", "synthetic", "--data-dir", str(tmp_path / "data")]
+    argv += ["--config", str(config), "--threads", "2", "--max-sessions", "200"]
+    bench = _script("bench_threads")
+    assert bench.main([*argv, "--rounds", "2", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["settings"]["train_sessions"] == 200
+    rows = result["rows"]
+    assert sorted(r["arrangement"] for r in rows) == sorted(bench.ARRANGEMENTS * 2)
+    assert all(r["events_per_second"] > 0 for r in rows)
+    # Small products and bit-identical row loops: every arrangement, the same fit.
+    assert len({r["loss"] for r in rows}) == 1
+    assert numba.get_num_threads() == 1  # left on one thread
+    printed = capsys.readouterr().out
+    assert "vs one" in printed
+
+    # The report's table: the best round of each, against one thread.
+    report = _script("report")
+    result["rows"] = [
+        {"arrangement": a, "events_per_second": e, "round": r}
+        for a, e, r in (("one", 100.0, 0), ("pool", 150.0, 0), ("one", 120.0, 1))
+    ]
+    table = report.threads_table(result).splitlines()
+    assert table[-2:] == ["| one | 120 | 1.00 |", "| pool | 150 | 1.25 |"]
+    assert report.speed_ratios(result) == []
+
+    with pytest.raises(SystemExit):
+        bench.main([*argv, "--rounds", "0"])

@@ -294,14 +294,14 @@ else:
     gemm = _gemm_loops
 
 
-# On two or more threads, a large product is computed in column blocks of this
-# width (the last one narrower), each one BLAS call on one thread. Blocks of
-# 256 are wide enough for the BLAS to run at full speed. On one thread the
-# product is one call: blocks cost 5 to 15% there. The BLAS rounds a block's
-# last few columns, beyond its register tile, with other code than the rest,
-# so a split product can differ from the unsplit one in the last bits; the
-# blocks do not depend on the thread count, so any two or more threads give
-# the same numbers.
+# A split product is computed in column blocks of this width (the last one
+# narrower), each one BLAS call on one thread. Blocks of 256 are wide enough for
+# the BLAS to run at full speed. The BLAS rounds a block's last few columns,
+# beyond its register tile, with other code than the rest, so a split product
+# can differ from the unsplit one in the last bits; the blocks do not depend on
+# the thread count, so the numbers do not either. `matmul` on one thread makes
+# one call instead (blocks cost 5 to 15% there); `gemm_split`, inside the time
+# loops, always splits.
 SPLIT_WIDTH = 256
 
 
@@ -313,14 +313,14 @@ def gemm_split(a, b, c, trans_b, beta):
     (columns if not ``trans_b``), so each block is one `gemm` call on one
     thread, and no two blocks write the same entry. Inlined into a kernel
     compiled with ``parallel=True`` (`jit_rows`' threaded twin) the blocks run on
-    threads; elsewhere one after another. On one thread (`set_threads`) the
-    product is a single block. Arguments as for `gemm`.
+    threads; elsewhere one after another, with the same numbers. (Asking Numba
+    for the thread count here would make the kernels uncacheable.) Arguments as
+    for `gemm`.
     """
     n = c.shape[1]
-    width = SPLIT_WIDTH if numba.get_num_threads() > 1 else max(n, 1)
-    for i in numba.prange(-(-n // width)):
-        lo = i * width
-        hi = min(lo + width, n)
+    for i in numba.prange(-(-n // SPLIT_WIDTH)):
+        lo = i * SPLIT_WIDTH
+        hi = min(lo + SPLIT_WIDTH, n)
         if trans_b:
             gemm(a, b[lo:hi], c[:, lo:hi], True, beta)
         else:
