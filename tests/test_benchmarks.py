@@ -196,7 +196,8 @@ def test_bench_threads_times_every_arrangement_on_the_same_numbers(tmp_path, cap
     _write_lines(folder / "train_sessions.txt", train)
     _write_lines(folder / "test_sessions.txt", test)
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"layers": [8], "n_sample": 16, "batch_size": 8}))
+    settings = {"layers": [8], "n_sample": 16, "batch_size": 8, "seed": 0}
+    config.write_text(json.dumps(settings))
     out = tmp_path / "threads.json"
     argv = ["--dataset", "synthetic", "--data-dir", str(tmp_path / "data")]
     argv += ["--config", str(config), "--threads", "2", "--max-sessions", "200"]

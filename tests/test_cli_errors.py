@@ -65,6 +65,7 @@ CASES = [
         [*DATA, "--checkpoint", "{dir}/c.npz", "--checkpoint-every", "0"],
         "argument --checkpoint-every: must be at least 1, got 0",
     ),
+    ([*DATA, "--threads", "0"], "argument --threads: must be at least 1, got 0"),
     ([*DATA, "--resume", "{dir}/none.npz"], "checkpoint not found"),
     ([*DATA, "--resume", MODEL], "holds no training state to resume from"),
     (["train", "{dir}/train.txt", *TINY], "no times to split by; give --test TEST"),

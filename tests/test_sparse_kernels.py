@@ -1,5 +1,7 @@
 """The compiled row-sparse kernels against the NumPy expressions they replace."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,34 @@ def test_a_non_contiguous_parameter_takes_the_numpy_path(monkeypatch):
     opt.step({"w": np.ones((6, 2))})
     np.testing.assert_allclose(base[:, ::2], 0.5, rtol=1e-6)
     np.testing.assert_array_equal(base[:, 1::2], 1.0)
+
+
+def test_row_squares_sums_each_row_in_float64():
+    from rnnrec.kernels.sparse import row_squares
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((7, 301)).astype(np.float32) * 1e3
+    out = np.full(7, np.nan)
+    row_squares(x, out, work=x.size)
+    exact = [math.fsum(float(v) ** 2 for v in row) for row in x]
+    np.testing.assert_allclose(out, exact, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_global_norm_matches_an_exact_sum_and_keeps_nan_and_inf(dtype):
+    from rnnrec.model.training import global_norm
+
+    rng = np.random.default_rng(5)
+    arrays = [
+        rng.standard_normal((40, 33)).astype(dtype),
+        rng.standard_normal(17).astype(dtype),  # a bias
+        np.asarray(2.5, dtype),  # 0-d
+        np.zeros((0, 4), dtype),  # empty
+        rng.standard_normal((9, 12)).astype(dtype)[:, ::3],  # strided
+    ]
+    exact = math.sqrt(math.fsum(float(v) ** 2 for a in arrays for v in a.ravel()))
+    assert global_norm(arrays) == pytest.approx(exact, rel=1e-13)
+    big = np.full(4, np.finfo(np.float32).max, np.float32)  # squares overflow f32
+    assert global_norm([big]) == pytest.approx(2 * float(big[0]), rel=1e-7)
+    assert math.isnan(global_norm([arrays[0], np.array([np.nan], dtype)]))
+    assert global_norm([arrays[1], np.array([-np.inf], dtype)]) == math.inf

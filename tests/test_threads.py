@@ -177,3 +177,15 @@ def test_matmul_falls_back_to_numpy_when_it_cannot_split(threads, monkeypatch):
     np.testing.assert_array_equal(_jit.matmul(strided, big[:120]), strided @ big[:120])
     with pytest.raises(AssertionError, match="threaded kernel ran"):
         _jit.matmul(big, big)
+
+
+@two_threads
+def test_row_squares_on_two_threads_equals_one_thread(threads):
+    from rnnrec.kernels.sparse import row_squares
+
+    x = np.random.default_rng(6).standard_normal((300, 480)).astype(np.float32)
+    sums = [np.empty(300) for _ in range(2)]
+    row_squares.serial(x, sums[0])
+    threads(2)
+    row_squares.threaded(x, sums[1])
+    np.testing.assert_array_equal(sums[0], sums[1])

@@ -106,7 +106,7 @@ ROW_WORK = 16384  # entries a row loop must hold before threads share it
 _row_threads = 1  # threads the row loops may use; set by `set_threads`
 
 
-def jit_rows(func):
+def jit_rows(func=None, *, reassoc=False):
     """Compile a row kernel twice: on one thread, and with its rows on threads.
 
     ``func``'s loops over independent rows are written with ``numba.prange``.
@@ -125,7 +125,12 @@ def jit_rows(func):
     Parameters
     ----------
     func : function
-        The kernel.
+        The kernel. ``@jit_rows(reassoc=True)`` passes the flag below.
+    reassoc : bool, default False
+        Let LLVM reorder floating-point sums (``fastmath={"reassoc"}``), which
+        a sum along a row needs to vectorise. Only for kernels that report a
+        sum, never for those whose gradients are checked; the order is fixed
+        by the compiled code, so results still do not depend on the threads.
 
     Returns
     -------
@@ -133,6 +138,12 @@ def jit_rows(func):
         ``run(*args, work)``; its ``serial`` and ``threaded`` attributes are the
         two compiled kernels.
     """
+    if func is None:
+        return functools.partial(jit_rows, reassoc=reassoc)
+    flags = dict(cache=HAVE_BLAS, nogil=True, error_model="numpy")
+    if reassoc:
+        flags["fastmath"] = {"reassoc"}
+
     # Numba's cache names its files after the function, so the threaded twin is
     # the same code under its own name.
     twin = FunctionType(
@@ -140,10 +151,8 @@ def jit_rows(func):
         func.__defaults__, func.__closure__,
     )  # fmt: skip
     twin.__qualname__ = func.__qualname__ + "_threaded"
-    serial = jit(func)
-    threaded = numba.njit(
-        cache=HAVE_BLAS, nogil=True, error_model="numpy", parallel=True
-    )(twin)
+    serial = numba.njit(**flags)(func)
+    threaded = numba.njit(parallel=True, **flags)(twin)
 
     @functools.wraps(func)
     def run(*args, work):

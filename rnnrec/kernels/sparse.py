@@ -17,6 +17,9 @@ both go through fancy indexing that copies every row several times:
       v[r]  = mu * v[r] + u              (when mu > 0; then u = v[r])
       p[r] -= u
 
+A third, `row_squares`, serves the gradient norm that every step reports: the
+sum of squares of each row, on threads like the other two.
+
 `adagrad_rows` does each entry's operations in the same order and dtype as the
 NumPy expressions of `rnnrec.optim.AdagradM`, so the two agree bit for bit;
 `segment_sum` adds each run left to right, where NumPy's ``reduceat`` sums
@@ -91,3 +94,28 @@ def adagrad_rows(p, G, v, rows, g, lr, momentum, eps):
             for j in range(R):
                 G_r[j] += g_k[j] * g_k[j]
                 p_r[j] -= lr * g_k[j] / np.sqrt(G_r[j] + eps)
+
+
+@jit_rows(reassoc=True)
+def row_squares(x, out):
+    """Sum the squares of each row, in float64: ``out[r] = sum_j x[r, j]^2``.
+
+    The sum is reassociated so that it vectorises (a strict left-to-right sum
+    runs four times slower); each row is one thread's, so the result does not
+    depend on the thread count. The caller adds the rows up.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(K, R)``.
+    out : numpy.ndarray
+        ``(K,)`` float64, overwritten.
+    """
+    K, R = x.shape
+    for k in numba.prange(K):
+        row = x[k]
+        total = 0.0
+        for j in range(R):
+            x_kj = np.float64(row[j])
+            total += x_kj * x_kj
+        out[k] = total

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnrec.kernels.sparse import row_squares
+
 
 class TrainingContext(NamedTuple):
     """What every epoch of one `fit` call reads.
@@ -103,9 +105,10 @@ def check_folder(path, what):
 def global_norm(arrays):
     """Return ``sqrt(sum of squares)`` over every entry of the arrays.
 
-    One BLAS dot product per array in its own dtype, which is fast; only if that
-    sum is not finite (a NaN or infinity, or float32 overflowing beyond 3e38) is
-    it recounted in float64, which tells the two apart.
+    The squares are summed in float64, row by row in a compiled loop that runs
+    on the kernels' threads (`rnnrec.kernels.set_threads`), then over the rows:
+    float32 gradients cannot overflow there, and any thread count gives the
+    same sum.
 
     Parameters
     ----------
@@ -119,11 +122,12 @@ def global_norm(arrays):
     """
     total = 0.0
     for g in arrays:
-        v = g.reshape(-1)
-        total += float(np.dot(v, v))
-    if not math.isfinite(total):
-        squares = [float(np.sum(np.square(g, dtype=np.float64))) for g in arrays]
-        total = math.fsum(squares)
+        if g.size == 0:
+            continue
+        rows = np.ascontiguousarray(g).reshape(len(g) if g.ndim > 1 else 1, -1)
+        squares = np.empty(len(rows))  # (K,) float64
+        row_squares(rows, squares, work=rows.size)
+        total += float(squares.sum())
     return math.sqrt(total)
 
 
