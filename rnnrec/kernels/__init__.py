@@ -1,8 +1,9 @@
 """The Numba recurrent core, one module per cell, mirroring `rnnrec.cells`.
 
 ``BLAS`` names the library the compiled time loops call for their matrix
-products; `set_blas_threads` sets its thread count, `set_threads` that and the
-threads of the compiled row loops.
+products. `set_threads` runs the kernels on one pool of Numba's threads (row
+loops and split products, the BLAS on one thread inside); `set_blas_threads`
+sets the BLAS's own thread count, for NumPy's ``@`` elsewhere.
 """
 
 from rnnrec.kernels._jit import BLAS, HAVE_BLAS, set_blas_threads, set_threads

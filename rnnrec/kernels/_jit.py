@@ -20,6 +20,11 @@ OpenBLAS). The functions are declared to Numba as external symbols, which keeps
 the kernels cacheable; with ``NUMBA_DISABLE_JIT=1`` the same calls go through
 ``ctypes``. Where NumPy's OpenBLAS cannot be found, `gemm` falls back to plain
 loops, correct but slow, and `BLAS` says so.
+
+Threads come from one pool, Numba's (`set_threads`): row kernels compiled by
+`jit_rows` share their rows out among them, and `matmul` and `gemm_split` share
+out the column blocks of a product, each block one call of the BLAS on one
+thread. The BLAS's own threads would spin against Numba's for the same cores.
 """
 
 from __future__ import annotations
