@@ -189,3 +189,15 @@ def test_row_squares_on_two_threads_equals_one_thread(threads):
     threads(2)
     row_squares.threaded(x, sums[1])
     np.testing.assert_array_equal(sums[0], sums[1])
+
+
+@two_threads
+def test_matmul_sends_a_long_product_with_a_small_result_to_threads(
+    threads, monkeypatch
+):
+    # 100 x 100 results from k = 200: 2 million multiply-adds, 10,000 entries.
+    monkeypatch.setattr(_jit._product_blocks, "threaded", _refuse)
+    a = np.ones((100, 200))
+    threads(2)
+    with pytest.raises(AssertionError, match="threaded kernel ran"):
+        _jit.matmul(a, a.T)

@@ -400,12 +400,12 @@ def matmul(a, b):
         and a.ndim == b.ndim == 2
         and a.dtype == b.dtype
         and a.dtype in (np.float32, np.float64)
-        and a.shape[0] * a.shape[1] * b.shape[1] >= PARALLEL_PRODUCT
     ):
+        madds = a.shape[0] * a.shape[1] * b.shape[1]
         a_stored, trans_a = _blas_operand(a)
         b_stored, trans_b = _blas_operand(b)
-        if a_stored is not None and b_stored is not None:
+        if madds >= PARALLEL_PRODUCT and a_stored is not None and b_stored is not None:
             c = np.empty((a.shape[0], b.shape[1]), a.dtype)  # (m, n)
-            _product_blocks(a_stored, trans_a, b_stored, trans_b, c, work=c.size)
+            _product_blocks(a_stored, trans_a, b_stored, trans_b, c, work=madds)
             return c
     return a @ b
