@@ -58,23 +58,23 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rnnrec._validation import check_choice, check_positive_int
 from rnnrec.data import n_pairs, session_parallel_batches
+from rnnrec.evaluation import MAX_SCORE_BYTES
 from rnnrec.losses import parse_activation
+from rnnrec.metrics import TIES, _check_cutoffs
 from rnnrec.model import SessionRecommender
 from rnnrec.sampling import PopularitySampler
 
 DEFAULTS = SessionRecommender().get_config()
 LOSSES = ("cross-entropy", "bpr-max", "top1-max", "bpr", "top1")
 MASK_SOURCES = ("numpy", "torch")
-TIES = ("standard", "conservative", "median")
-MAX_SCORE_BYTES = 2**28  # 256 MiB for one step's (B, V) scores and counts
 
 
 # -- the GRU -----------------------------------------------------------------------
@@ -911,15 +911,12 @@ class TorchRecommender:
             scores; these are where they come from, and checking them costs
             far less than scanning every score).
         """
+        # The settings are checked as rnnrec checks them; what is compared is
+        # the evaluation itself.
         cutoffs = _check_cutoffs(cutoffs)
-        if ties not in TIES:
-            raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-        for name, value in (
-            ("batch_size", batch_size),
-            ("max_score_bytes", max_score_bytes),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_choice(ties, "ties", TIES)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        max_score_bytes = check_positive_int(max_score_bytes, "max_score_bytes")
         p = self.params
         W_y, b_y = p["W_y"], p["b_y"].t()  # (V, H), (1, V)
         V = self.n_items
@@ -1026,14 +1023,3 @@ def target_ranks(scores, targets, ties="standard", compare=None):
     if ties == "conservative":
         return at_least.to(torch.float64)
     return (above + 1 + at_least).to(torch.float64) / 2
-
-
-def _check_cutoffs(cutoffs):
-    """Return the cutoffs as a sorted tuple of distinct positive ints."""
-    values = [cutoffs] if isinstance(cutoffs, numbers.Integral) else list(cutoffs)
-    if not values or any(
-        isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1
-        for k in values
-    ):
-        raise ValueError(f"cutoffs must be positive ints, got {cutoffs!r}")
-    return tuple(sorted({int(k) for k in values}))
