@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import os
 import sys
@@ -177,10 +176,7 @@ def main(argv=None):
         )
         return 1
     if args.out:
-        from rnnrec.io import atomic_write_text
-
-        atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        bench_train.write_result(args.out, result)
     return 0
 
 

@@ -27,7 +27,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -114,37 +113,23 @@ def main(argv=None):
             )
     arrange("one", 1)
 
-    best = {}
-    for row in rows:
-        old = best.get(row["arrangement"])
-        if old is None or row["events_per_second"] > old["events_per_second"]:
-            best[row["arrangement"]] = row
-    base = best.get("one", next(iter(best.values())))["events_per_second"]
-    print(f"{'arrangement':<12} {'events/s':>9} {'vs one':>7}")
-    for which, row in best.items():
-        speed = row["events_per_second"]
-        print(f"{which:<12} {speed:9,.0f} {speed / base:7.2f}")
-
+    result = {
+        "kind": "threads",
+        "machine": machine,
+        "command": " ".join(["python", *sys.argv]) if argv is None else None,
+        "settings": {
+            "dataset": args.dataset,
+            "config": os.path.basename(args.config),
+            "threads": args.threads,
+            "max_sessions": args.max_sessions,
+            "train_sessions": split.train.n_sessions,
+            "rounds": args.rounds,
+        },
+        "rows": rows,
+    }
+    print(bench_train.load_sibling("report").threads_table(result))
     if args.out:
-        from rnnrec.io import atomic_write_text
-
-        result = {
-            "kind": "threads",
-            "machine": machine,
-            "command": " ".join(["python", *sys.argv]) if argv is None else None,
-            "settings": {
-                "dataset": args.dataset,
-                "config": os.path.basename(args.config),
-                "threads": args.threads,
-                "max_sessions": args.max_sessions,
-                "train_sessions": split.train.n_sessions,
-                "rounds": args.rounds,
-            },
-            "rows": rows,
-        }
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.out}")
+        bench_train.write_result(args.out, result)
     return 0
 
 

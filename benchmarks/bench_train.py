@@ -69,6 +69,15 @@ def load_split(folder, max_sessions=None, max_test_sessions=None):
     return data.index_test_like_train(train, test)
 
 
+def write_result(path, result):
+    """Write a benchmark's result as JSON, creating its folder; say where."""
+    from rnnrec.io import atomic_write_text
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_text(path, json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
 def load_config(path, epochs=None):
     """Read a configuration file as `SessionRecommender` keyword arguments."""
     with open(path, encoding="utf-8") as f:
@@ -295,8 +304,6 @@ def main(argv=None):
     for row in summary:
         print(format_summary(row))
     if args.out:
-        from rnnrec.io import atomic_write_text
-
         settings = {
             key: getattr(args, key)
             for key in (
@@ -316,9 +323,7 @@ def main(argv=None):
             "summary": summary,
             "rows": rows,
         }
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.out}")
+        write_result(args.out, result)
     return 0
 
 

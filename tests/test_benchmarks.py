@@ -43,6 +43,19 @@ def _write_lines(path, sessions):
             f.write(" ".join(str(i) for i in items) + "\n")
 
 
+def _data_dir(tmp_path, n_items, n_test_sessions, seed):
+    """A ``data/synthetic`` folder of train and test session files; ``data``."""
+    train, test = make_synthetic(
+        n_items=n_items, n_train_sessions=300, n_test_sessions=n_test_sessions,
+        seed=seed,
+    )  # fmt: skip
+    folder = tmp_path / "data" / "synthetic"
+    folder.mkdir(parents=True)
+    _write_lines(folder / "train_sessions.txt", train)
+    _write_lines(folder / "test_sessions.txt", test)
+    return tmp_path / "data"
+
+
 def test_tune_trains_every_setting_scores_it_and_resumes(tune, tmp_path, capsys):
     train, test = make_synthetic(
         n_items=40, n_train_sessions=400, n_test_sessions=50, seed=1
@@ -85,20 +98,14 @@ def test_tune_trains_every_setting_scores_it_and_resumes(tune, tmp_path, capsys)
 def test_bench_eval_times_four_evaluations_that_agree(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("threadpoolctl")
-    train, test = make_synthetic(
-        n_items=50, n_train_sessions=300, n_test_sessions=40, seed=2
-    )
-    folder = tmp_path / "data" / "synthetic"
-    folder.mkdir(parents=True)
-    _write_lines(folder / "train_sessions.txt", train)
-    _write_lines(folder / "test_sessions.txt", test)
+    data = _data_dir(tmp_path, n_items=50, n_test_sessions=40, seed=2)
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "synthetic.json").write_text(
         json.dumps({"layers": [8], "n_sample": 8, "batch_size": 8, "seed": 0})
     )
     out = tmp_path / "eval.json"
-    argv = ["--datasets", "synthetic", "--data-dir", str(tmp_path / "data")]
+    argv = ["--datasets", "synthetic", "--data-dir", str(data)]
     argv += ["--config-dir", str(configs), "--rounds", "2", "--fit-sessions", "100"]
     assert _script("bench_eval").main([*argv, "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
@@ -188,18 +195,12 @@ def test_bench_threads_times_every_arrangement_on_the_same_numbers(tmp_path, cap
     pytest.importorskip("threadpoolctl")
     import numba
 
-    train, test = make_synthetic(
-        n_items=30, n_train_sessions=300, n_test_sessions=10, seed=6
-    )
-    folder = tmp_path / "data" / "synthetic"
-    folder.mkdir(parents=True)
-    _write_lines(folder / "train_sessions.txt", train)
-    _write_lines(folder / "test_sessions.txt", test)
+    data = _data_dir(tmp_path, n_items=30, n_test_sessions=10, seed=6)
     config = tmp_path / "config.json"
     settings = {"layers": [8], "n_sample": 16, "batch_size": 8, "seed": 0}
     config.write_text(json.dumps(settings))
     out = tmp_path / "threads.json"
-    argv = ["--dataset", "synthetic", "--data-dir", str(tmp_path / "data")]
+    argv = ["--dataset", "synthetic", "--data-dir", str(data)]
     argv += ["--config", str(config), "--threads", "2", "--max-sessions", "200"]
     bench = _script("bench_threads")
     assert bench.main([*argv, "--rounds", "2", "--out", str(out)]) == 0
@@ -212,7 +213,7 @@ def test_bench_threads_times_every_arrangement_on_the_same_numbers(tmp_path, cap
     assert len({r["loss"] for r in rows}) == 1
     assert numba.get_num_threads() == 1  # left on one thread
     printed = capsys.readouterr().out
-    assert "vs one" in printed
+    assert "| arrangement | events / s | vs one thread |" in printed
 
     # The report's table: the best round of each, against one thread.
     report = _script("report")
