@@ -19,9 +19,14 @@ Throughput is training events per second of one epoch as ``fit`` records it,
 on the most recent ``--max-sessions`` sessions of the data set; the best round
 of each arrangement is reported with its ratio to ``one``.
 
+``--profile pool`` also runs one more fit under ``cProfile`` and prints where
+its time went (the README's "where the time went" comes from such runs).
+
 Usage::
 
     python benchmarks/bench_threads.py --threads 2 --out
+    python benchmarks/bench_threads.py --threads 2 --rounds 1 --max-sessions 20000 \
+        --arrangements pool --profile pool
 """
 
 from __future__ import annotations
@@ -68,6 +73,12 @@ def main(argv=None):
         "--arrangements", nargs="+", choices=ARRANGEMENTS, default=list(ARRANGEMENTS)
     )
     parser.add_argument(
+        "--profile",
+        choices=ARRANGEMENTS,
+        help="also profile one more fit in this arrangement (cProfile, the 20 "
+        "functions of most own time)",
+    )
+    parser.add_argument(
         "--out",
         nargs="?",
         const=DEFAULT_OUT,
@@ -111,6 +122,19 @@ def main(argv=None):
                 f"loss {record['loss']:.4f}",
                 flush=True,
             )
+    if args.profile:
+        import cProfile
+        import pstats
+
+        from rnnrec.data import n_pairs
+
+        arrange(args.profile, args.threads)
+        model = SessionRecommender(**config)
+        profiler = cProfile.Profile()
+        profiler.runcall(model.fit, split.train)
+        steps = -(-n_pairs(split.train) // config["batch_size"])
+        print(f"profile of {args.profile}: about {steps:,} steps")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
     arrange("one", 1)
 
     result = {

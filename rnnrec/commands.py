@@ -150,8 +150,8 @@ def add_train(subparsers):
         "--threads",
         metavar="N",
         type=_int_at_least(1),
-        help="threads of the matrix products (default: the BLAS's own count); "
-        "the compiled row loops stay on one thread",
+        help="threads of the training step: row loops and large products on "
+        "one pool of N threads, the BLAS on one thread inside (default: one)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_train)

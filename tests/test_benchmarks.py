@@ -227,3 +227,10 @@ def test_bench_threads_times_every_arrangement_on_the_same_numbers(tmp_path, cap
 
     with pytest.raises(SystemExit):
         bench.main([*argv, "--rounds", "0"])
+
+    # --profile: one more fit under cProfile, its own-time table printed.
+    profiled = [*argv, "--rounds", "1", "--arrangements", "one", "--profile", "one"]
+    assert bench.main(profiled) == 0
+    printed = capsys.readouterr().out
+    assert "profile of one: about" in printed
+    assert "tottime" in printed and "_train_block" in printed

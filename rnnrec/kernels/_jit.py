@@ -200,10 +200,10 @@ def set_threads(n):
     fight for the same cores at every step (measured below). NumPy's own ``@``
     elsewhere then runs on one thread; `set_blas_threads` gives it more.
 
-    Measured with GRU4Rec's yoochoose configuration (480 units, batch 48, 2048
-    negatives) on two cores, events per second: the BLAS's two threads with the
-    row loops on one, 4,450; both pools on two threads, 1,020; one pool of two
-    threads (this function), see the README's performance section.
+    `benchmarks/bench_threads.py` times the arrangements side by side; with
+    GRU4Rec's yoochoose configuration on two cores it measured, in events per
+    second, 3,185 on one thread, 3,908 with the BLAS's own two threads, 4,327
+    with one pool of two (this function) and 273 with both pools.
 
     Parameters
     ----------
@@ -314,8 +314,8 @@ else:
 # beyond its register tile, with other code than the rest, so a split product
 # can differ from the unsplit one in the last bits; the blocks do not depend on
 # the thread count, so the numbers do not either. `matmul` on one thread makes
-# one call instead (blocks cost 5 to 15% there); `gemm_split`, inside the time
-# loops, always splits.
+# one call instead, which the BLAS blocks as it likes; `gemm_split`, inside the
+# time loops, always splits.
 SPLIT_WIDTH = 256
 
 

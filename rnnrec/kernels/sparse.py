@@ -101,7 +101,7 @@ def row_squares(x, out):
     """Sum the squares of each row, in float64: ``out[r] = sum_j x[r, j]^2``.
 
     The sum is reassociated so that it vectorises (a strict left-to-right sum
-    runs four times slower); each row is one thread's, so the result does not
+    does not); each row is one thread's, so the result does not
     depend on the thread count. The caller adds the rows up.
 
     Parameters
