@@ -418,14 +418,17 @@ def test_a_large_recurrent_scale_meets_gradients_far_above_the_median(seed):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_clipping_bounds_every_update_where_the_unclipped_run_diverges(seed):
-    unclipped = adding_run(2.0, 0.1, 1500, None, steps=10, seed=seed)
-    clipped = adding_run(2.0, 0.1, 1500, 1.0, steps=10, seed=seed)
+    # 2500 updates: at 1500 the clipped run of seed 0 had learnt on one CPU and
+    # not yet on another (0.13 against 0.125), where rounding in the products
+    # differs; by 2500 every seed is below 0.07 on both.
+    unclipped = adding_run(2.0, 0.1, 2500, None, steps=10, seed=seed)
+    clipped = adding_run(2.0, 0.1, 2500, 1.0, steps=10, seed=seed)
     gentle = adding_run(0.5, 0.1, 600, None, steps=10, seed=seed)
 
     assert unclipped.diverged_at is not None  # a NaN or infinite loss or norm
     assert gentle.diverged_at is None  # the radius, not the step size, did it
 
-    assert clipped.diverged_at is None and len(clipped.loss) == 1500
+    assert clipped.diverged_at is None and len(clipped.loss) == 2500
     assert np.all(clipped.applied_norm <= 1.0)
     assert np.all(clipped.clipped == (clipped.grad_norm > 1.0))
     assert 0.2 < clipped.share_clipped < 1.0
