@@ -138,22 +138,25 @@ def _layouts(x):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("a_layout", ["C", "F", "slice"])
 @pytest.mark.parametrize("b_layout", ["C", "F", "slice"])
+@pytest.mark.parametrize("m, n, by_rows", [(37, 301, False), (301, 37, True)])
 def test_matmul_blocks_on_threads_equal_the_blocks_in_turn(
-    threads, dtype, a_layout, b_layout
+    threads, dtype, a_layout, b_layout, m, n, by_rows
 ):
     rng = np.random.default_rng(2)
-    m, k, n = 37, 130, 301  # n splits unevenly; m * k * n > PARALLEL_PRODUCT
+    k = 130  # m and n split unevenly; m * k * n > PARALLEL_PRODUCT
     assert m * k * n >= _jit.PARALLEL_PRODUCT
     a = _layouts(rng.standard_normal((m, k)).astype(dtype))[a_layout]
     b = _layouts(rng.standard_normal((k, n)).astype(dtype))[b_layout]
     threads(2)
-    two = _jit.matmul(a, b)  # column blocks on two threads
+    two = _jit.matmul(a, b)  # one block per thread
 
     # The same blocks one after another, on one thread.
+    size, rows = _jit.split_plan(m, n, 2)
+    assert rows == by_rows and size == -(-(m if by_rows else n) // 2)
     a_stored, trans_a = _jit._blas_operand(a)
     b_stored, trans_b = _jit._blas_operand(b)
     one = np.full((m, n), np.nan, dtype)
-    _jit._product_blocks.serial(a_stored, trans_a, b_stored, trans_b, one)
+    _jit._product_blocks.serial(a_stored, trans_a, b_stored, trans_b, one, size, rows)
     np.testing.assert_array_equal(two, one)
     exact = a.astype(np.float64) @ b.astype(np.float64)
     rtol = 1e-5 if dtype == np.float32 else 1e-13
