@@ -62,7 +62,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnrec._validation import FLOAT_DTYPES
+from rnnrec._validation import FLOAT_DTYPES, check_choice
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -132,6 +132,13 @@ def _check_scores(scores, *, min_columns=1):
         n_bad = int(scores.size - np.count_nonzero(np.isfinite(scores)))
         raise ValueError(f"scores contains {n_bad} NaN or infinite value(s)")
     return N, C
+
+
+def _check_float_array(x, name):
+    """Raise TypeError unless ``x`` is a float32 or float64 NumPy array."""
+    if not isinstance(x, np.ndarray) or x.dtype not in FLOAT_DTYPES:
+        got = x.dtype.name if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"{name} must be a float32 or float64 numpy array, got {got}")
 
 
 def _check_log_q(log_q, scores):
@@ -309,9 +316,7 @@ def final_activation_forward(x, activation="linear"):
         For `final_activation_backward`.
     """
     act = parse_activation(activation)
-    if not isinstance(x, np.ndarray) or x.dtype not in FLOAT_DTYPES:
-        got = x.dtype.name if isinstance(x, np.ndarray) else type(x).__name__
-        raise TypeError(f"x must be a float32 or float64 numpy array, got {got}")
+    _check_float_array(x, "x")
     if act.kind == "linear":
         y = x
     elif act.kind == "relu":
@@ -855,6 +860,12 @@ LOSSES = {
     "top1": LossSpec(top1_forward, top1_backward, {}),
 }
 
+# The losses with compiled kernels in `rnnrec.kernels.losses`, by function name.
+COMPILED = {
+    "cross-entropy": ("cross_entropy_forward", "cross_entropy_backward"),
+    "bpr-max": ("bpr_max_forward", "bpr_max_backward"),
+}
+
 
 class LossCache(NamedTuple):
     """What `Loss.backward` needs.
@@ -883,6 +894,11 @@ class Loss:
         A key of `LOSSES`.
     final_activation : str, default "linear"
         See `parse_activation`.
+    backend : {"numpy", "numba"}, default "numpy"
+        "numba" runs the final activation, "cross-entropy" and "bpr-max" as the
+        compiled row kernels of `rnnrec.kernels.losses` (the same equations,
+        each row in float64, on `rnnrec.kernels.set_threads` threads); the
+        other losses stay NumPy.
     **params
         The loss's hyperparameters (``bpreg`` for "bpr-max").
 
@@ -894,9 +910,11 @@ class Loss:
         The parsed final activation.
     params : dict
         Every hyperparameter of the loss, defaults filled in.
+    backend : str
+        The backend.
     """
 
-    def __init__(self, name, final_activation="linear", **params):
+    def __init__(self, name, final_activation="linear", *, backend="numpy", **params):
         if name not in LOSSES:
             allowed = ", ".join(repr(k) for k in LOSSES)
             raise ValueError(f"loss must be one of {allowed}, got {name!r}")
@@ -913,6 +931,21 @@ class Loss:
         self.params = {**spec.params, **params}
         for key, value in self.params.items():
             self.params[key] = _check_number(value, key, minimum=0)
+        self.backend = check_choice(backend, "backend", ("numpy", "numba"))
+        self._activation_pair = (final_activation_forward, final_activation_backward)
+        if backend == "numba":
+            from rnnrec.kernels import losses as compiled
+
+            self._activation_pair = (
+                compiled.final_activation_forward,
+                compiled.final_activation_backward,
+            )
+            if name in COMPILED:
+                forward, backward = COMPILED[name]
+                spec = spec._replace(
+                    forward=getattr(compiled, forward),
+                    backward=getattr(compiled, backward),
+                )
         self._spec = spec
 
     def __repr__(self):
@@ -942,7 +975,7 @@ class Loss:
                 f"log_q (the log-Q correction) applies to 'cross-entropy' only, not "
                 f"to {self.name!r}"
             )
-        y, act_cache = final_activation_forward(scores, self.activation)
+        y, act_cache = self._activation_pair[0](scores, self.activation)
         extra = {"log_q": log_q} if log_q is not None else {}
         loss, loss_cache = self._spec.forward(y, **self.params, **extra)
         return loss, LossCache(act_cache, loss_cache)
@@ -963,7 +996,7 @@ class Loss:
             ``(N, C)``.
         """
         dy = self._spec.backward(cache.loss, d_loss)
-        return final_activation_backward(dy, cache.activation)
+        return self._activation_pair[1](dy, cache.activation)
 
 
 def get_loss(name, **params):
@@ -974,8 +1007,9 @@ def get_loss(name, **params):
     name : str
         One of "cross-entropy", "bpr-max", "top1-max", "bpr", "top1".
     **params
-        ``final_activation`` (default "linear") and the loss's hyperparameters
-        (``bpreg`` for "bpr-max", default 1.0).
+        ``final_activation`` (default "linear"), ``backend`` (default "numpy",
+        see `Loss`) and the loss's hyperparameters (``bpreg`` for "bpr-max",
+        default 1.0).
 
     Returns
     -------

@@ -223,3 +223,22 @@ def test_a_second_process_loads_compiled_kernels_from_the_cache(tmp_path):
     assert first["cache_hits"] == 0
     assert second["cache_hits"] >= 1
     assert second["worst"] < 1e-12
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("variant", CELL_IDS)
+@pytest.mark.parametrize("T", [1, 4])
+def test_backward_without_the_state_gradient_changes_nothing_else(variant, backend, T):
+    # The recommender treats the carried-in state as a constant and asks for no
+    # gradient on it; the GRU's Numba kernel then skips a product. Everything
+    # else must come out bit for bit as with the state's gradient.
+    layer = make_layer(variant, 7, 9, backend=backend, seed=3)
+    x, state, reset, g_out, g_state = random_problem(layer, T, 5, seed=4)
+    _, _, cache = layer.forward(x, state, reset)
+    dx, d_state0, grads = layer.backward(g_out, cache, g_state)
+    dx_s, none, grads_s = layer.backward(g_out, cache, g_state, state_grad=False)
+    assert none is None and d_state0 is not None
+    np.testing.assert_array_equal(dx_s, dx)
+    assert grads_s.keys() == grads.keys()
+    for name in grads:
+        np.testing.assert_array_equal(grads_s[name], grads[name], err_msg=name)

@@ -269,7 +269,7 @@ class RecurrentLayer:
         out, final, cache = forward(x, state, keep, params, projected=bool(projected))
         return out, final, cache._replace(owner=self._token, projected=bool(projected))
 
-    def backward(self, d_out, cache, d_state=None):
+    def backward(self, d_out, cache, d_state=None, *, state_grad=True):
         """Backpropagate through time over the steps of one `forward` call.
 
         Parameters
@@ -281,14 +281,21 @@ class RecurrentLayer:
         d_state : numpy.ndarray or tuple, optional
             Gradient with respect to the final state (LSTM: ``(dh_T, dc_T)``),
             for example from a later window of truncated BPTT; zeros if omitted.
+        state_grad : bool, default True
+            Return the gradient with respect to the initial state. A caller
+            that treats the initial state as a constant (the recommender, which
+            carries states from one mini-batch to the next) passes False: the
+            GRU on the Numba backend then skips the first step's product
+            through ``W_hh``, which only that gradient needs.
 
         Returns
         -------
         dx : numpy.ndarray
             ``(T, B, D)`` (in projected mode the gradient of the projection,
             ``(T, B, G*H)``).
-        d_state0 : numpy.ndarray or tuple
-            Gradient with respect to the initial state.
+        d_state0 : numpy.ndarray or tuple or None
+            Gradient with respect to the initial state; None without
+            ``state_grad``.
         grads : dict of str to numpy.ndarray
             Gradients with the keys and shapes of `params` (without
             ``weight_ih`` in projected mode).
@@ -310,7 +317,17 @@ class RecurrentLayer:
         d_state = self._check_state(d_state, B, "d_state")
         params = self._checked_params()
         _, backward = self._functions()
-        return backward(d_out, d_state, cache, params, projected=cache.projected)
+        skip = (
+            {} if state_grad or not self._skips_state_grad() else {"state_grad": False}
+        )
+        dx, d_state0, grads = backward(
+            d_out, d_state, cache, params, projected=cache.projected, **skip
+        )
+        return dx, (d_state0 if state_grad else None), grads
+
+    def _skips_state_grad(self):
+        """Whether the backward function takes ``state_grad`` (see `backward`)."""
+        return False
 
     def _functions(self):
         raise NotImplementedError

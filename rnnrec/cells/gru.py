@@ -367,6 +367,9 @@ class GRU(RecurrentLayer):
     def _extra_repr(self):
         return f", variant={self.variant!r}"
 
+    def _skips_state_grad(self):
+        return self.backend == "numba"
+
     def _functions(self):
         if self.backend == "numba":
             from rnnrec.kernels.gru import gru_backward_fast, gru_forward_fast

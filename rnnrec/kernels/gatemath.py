@@ -95,6 +95,32 @@ def exp_nonpositive(y):
 
 
 @jit_inline
+def expm1_nonpositive(y):
+    """Return ``exp(y) - 1`` for ``y <= 0``, accurate relative to the result.
+
+    With ``y = n ln2 + r`` as in `exp_nonpositive`,
+    ``exp(y) - 1 = 2^n expm1(r) + (2^n - 1)``: for ``n = 0`` that is the series
+    itself, with no cancellation near 0; otherwise ``2^n - 1`` is exact and the
+    two terms have the same sign.
+
+    Parameters
+    ----------
+    y : float
+        The argument, at most 0.
+
+    Returns
+    -------
+    float
+        ``expm1(max(y, -708))``.
+    """
+    y = max(float(y), EXP_MIN)
+    n = np.floor(y * INV_LN2 + 0.5)
+    r = (y - n * LN2_HI) - n * LN2_LO
+    two_n = np.int64((np.int64(n) + 1023) << 52).view(np.float64)
+    return two_n * expm1_series(r) + (two_n - 1.0)
+
+
+@jit_inline
 def sigmoid(x):
     """Return ``1 / (1 + exp(-x))``, computed without overflow.
 

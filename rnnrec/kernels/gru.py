@@ -115,7 +115,9 @@ def gru_forward_loop(a, h0, keep, W_hh, b_hn, cho, h, hn):
 
 
 @jit_rows
-def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h):
+def gru_backward_loop(
+    d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, state_grad, da_x, da_h
+):
     """Backpropagate through the recurrence; return the gradient on ``h0``.
 
     Parameters
@@ -138,6 +140,9 @@ def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h
         ``(3H, H)``.
     cho : bool
         Variant "cho" (else "torch").
+    state_grad : bool
+        Compute ``dh0``; if false, the first step's product through ``W_hh`` to
+        ``h0`` is skipped and the returned array holds only part of it.
     da_x : numpy.ndarray
         ``(T, B, 3H)``, overwritten with the gradients of the input side's
         pre-activations ``[dr_a, dz_a, dn_a]``.
@@ -157,6 +162,7 @@ def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h
     dh = np.empty((B, H), h.dtype)  # (B, H)
     drh = np.empty((B, H), h.dtype)  # (B, H)
     for t in range(T - 1, -1, -1):
+        to_h0 = t > 0 or state_grad  # carry the gradient on to h_{t-1}
         masked_previous(h0, h, keep, t, h_prev)
         for b in numba.prange(B):
             gate, grad = gates[t, b], da_x[t, b]
@@ -194,8 +200,9 @@ def gru_backward_loop(d_out, dh_T, gates, hn, h, h0, keep, W_hh, cho, da_x, da_h
                     dr_a[j] = drh_b[j] * hp[j] * r_t[j] * (1.0 - r_t[j])
                 for j in range(H):
                     dh_n[j] += drh_b[j] * r_t[j]
-            gemm_split(da_x[t, :, : 2 * H], W_hh[: 2 * H], dh_next, False, 1.0)
-        else:
+            if to_h0:
+                gemm_split(da_x[t, :, : 2 * H], W_hh[: 2 * H], dh_next, False, 1.0)
+        elif to_h0:
             gemm_split(da_h[t], W_hh, dh_next, False, 1.0)  # dh_{t-1} += da_h W_hh
 
         # A reset before step t cut the state: no gradient crosses it.
@@ -234,13 +241,20 @@ def gru_forward_fast(x, h0, keep, params, variant="torch", projected=False):
     return h, h[-1].copy(), GRUCache(x, h0, keep, a, hn, h)
 
 
-def gru_backward_fast(d_out, dh_T, cache, params, variant="torch", projected=False):
+def gru_backward_fast(
+    d_out, dh_T, cache, params, variant="torch", projected=False, state_grad=True
+):
     """Numba-backed equivalent of `rnnrec.cells.gru.gru_backward`.
 
     Parameters
     ----------
     d_out, dh_T, cache, params, variant
         As in `rnnrec.cells.gru.gru_backward`.
+    state_grad : bool, default True
+        Compute ``dh0``. Without it the first step's product ``da_h W_hh``,
+        which reaches only ``h0``, is skipped (a sixth of the layer's products
+        when every call runs one step, as in the recommender) and ``dh0`` is
+        None.
 
     Returns
     -------
@@ -253,8 +267,9 @@ def gru_backward_fast(d_out, dh_T, cache, params, variant="torch", projected=Fal
     da_h = da_x if cho else np.empty_like(da_x)  # (T, B, 3H)
     dh0 = gru_backward_loop(
         d_out, dh_T, cache.gates, cache.hn, cache.h, cache.h0, cache.keep,
-        params["weight_hh"], cho, da_x, da_h, work=B * 3 * H,
+        params["weight_hh"], cho, state_grad, da_x, da_h, work=B * 3 * H,
     )  # fmt: skip
+    dh0 = dh0 if state_grad else None
     dx, dW_ih, db_ih = input_gradients(da_x, cache.x, input_weights(params, projected))
 
     # The recurrent side: W_hr and W_hz see h_{t-1}; W_hn sees h_{t-1} ("torch")

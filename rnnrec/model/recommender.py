@@ -424,7 +424,10 @@ class SessionRecommender:
         grads = {"W_y": dW_y, "b_y": db_y}
         for i in reversed(range(len(self.layers_))):
             d_out = dropout_backward(d_x, masks[i])
-            d_x, _, layer_grads = self.layers_[i].backward(d_out, caches[i])
+            # The state carried in from the last block is a constant here.
+            d_x, _, layer_grads = self.layers_[i].backward(
+                d_out, caches[i], state_grad=False
+            )
             for name, g in layer_grads.items():
                 grads[f"layer{i}.{name}"] = g
         d_x = dropout_backward(d_x, mask_e)
@@ -522,7 +525,9 @@ class SessionRecommender:
         log_p0 = np.log(np.maximum(counts, 1e-3))
         final_act = self.final_act or ("elu-1" if self.loss == "bpr-max" else "linear")
         loss_params = {"bpreg": self.bpreg} if self.loss == "bpr-max" else {}
-        loss_fn = get_loss(self.loss, final_activation=final_act, **loss_params)
+        loss_fn = get_loss(
+            self.loss, final_activation=final_act, backend=self.backend, **loss_params
+        )
         optimizer = self._make_optimizer()
         self.history_ = []
         self._checkpoint_at = None  # (path, position) of the last one written
