@@ -67,3 +67,38 @@ def test_add_rows_refuses_rows_the_gradient_does_not_list(rows):
     with pytest.raises(ValueError, match="does not list"):
         add_rows(g, np.array(rows), np.ones((len(rows), 2)))
     np.testing.assert_array_equal(g.values, 0.0)  # nothing added
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_recommender_sized_layer_equals_numpy_fancy_indexing(dtype):
+    # GRU4Rec's sizes, scaled down: 2,100 candidates drawn with many repeats from
+    # 3,000 items, large enough for the kernels' threaded twins to run when
+    # `set_threads` gives them two threads.
+    rng = np.random.default_rng(3)
+    V, H, N, C = 3000, 24, 48, 2100
+    W_y = rng.standard_normal((V, H)).astype(dtype)
+    b_y = rng.standard_normal(V).astype(dtype)
+    h = rng.standard_normal((N, H)).astype(dtype)
+    candidates = rng.zipf(1.3, C) % V
+    extra = rng.integers(0, V, N)
+    d_scores = rng.standard_normal((N, C)).astype(dtype)
+
+    scores, cache = sampled_scores_forward(h, W_y, b_y, candidates, extra)
+    items = np.unique(np.r_[candidates, extra])
+    np.testing.assert_array_equal(cache.W_u, W_y[items])
+    column = np.searchsorted(items, candidates)
+    expected = (h @ W_y[items].T + b_y[items])[:, column]
+    assert scores.dtype == dtype
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(scores, expected, rtol=rtol, atol=rtol)
+
+    dh, dW, db = sampled_scores_backward(d_scores, cache)
+    dR_u = np.zeros((N, len(items)), dtype)
+    np.add.at(dR_u.T, column, d_scores.T)
+    np.testing.assert_allclose(dh, dR_u @ W_y[items], rtol=rtol, atol=rtol)
+    np.testing.assert_array_equal(dW.rows, items)
+    np.testing.assert_allclose(dW.values, dR_u.T @ h, rtol=rtol, atol=rtol)
+    np.testing.assert_array_equal(db.rows, np.unique(candidates))
+    np.testing.assert_allclose(
+        db.values, dR_u.sum(axis=0)[np.isin(items, candidates)], rtol=rtol, atol=rtol
+    )

@@ -204,3 +204,32 @@ def test_matmul_sends_a_long_product_with_a_small_result_to_threads(
     threads(2)
     with pytest.raises(AssertionError, match="threaded kernel ran"):
         _jit.matmul(a, a.T)
+
+
+@two_threads
+def test_output_layer_loops_on_two_threads_equal_one_thread(threads):
+    from rnnrec.kernels.output import expand_columns, sum_columns, take_rows
+
+    threads(2)
+    rng = np.random.default_rng(4)
+    table = rng.standard_normal((900, 40)).astype(np.float32)
+    rows = np.unique(rng.integers(0, 900, 700))
+    column = rng.integers(0, len(rows), 1500)
+    scores_u = rng.standard_normal((48, len(rows))).astype(np.float32)
+    b_u = rng.standard_normal(len(rows)).astype(np.float32)
+    d = rng.standard_normal((48, 1500)).astype(np.float32)
+    results = []
+    for kernel in ("serial", "threaded"):
+        got = (
+            np.empty((len(rows), 40), np.float32),
+            np.empty((48, 1500), np.float32),
+            np.empty((48, len(rows)), np.float32),
+        )
+        getattr(take_rows, kernel)(table, rows, got[0])
+        getattr(expand_columns, kernel)(scores_u, b_u, column, got[1])
+        getattr(sum_columns, kernel)(d, column, got[2])
+        results.append(got)
+    for serial, threaded in zip(*results, strict=True):
+        np.testing.assert_array_equal(serial, threaded)
+    np.testing.assert_array_equal(results[0][0], table[rows])
+    np.testing.assert_array_equal(results[0][1], (scores_u + b_u)[:, column])

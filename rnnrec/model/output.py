@@ -19,6 +19,10 @@ length ``H`` afterwards, and the products are ``U`` wide instead of ``C``::
     R   = R_u[:, column]                               (N, C)
     dR_u[:, i] = sum over the columns c with column[c] = i of dR[:, c]
     dh = dR_u W_y[items]   dW_y[items] = dR_u^T h      db_y[items] = sum_N dR_u
+
+The three indexing steps, ``W_y[items]``, ``R_u[:, column]`` and the sum over
+an item's columns, run as compiled loops on the kernels' threads
+(`rnnrec.kernels.output`); the comments give each one's NumPy expression.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rnnrec.kernels._jit import matmul
+from rnnrec.kernels.output import expand_columns, sum_columns, take_rows
 from rnnrec.optim import RowSparse, coalesce_rows
 
 
@@ -77,14 +82,20 @@ def sampled_scores_forward(h, W_y, b_y, candidates, extra_items=None):
     cache : ScoresCache
         For `sampled_scores_backward`.
     """
+    N, H = h.shape
     C = len(candidates)
     wanted = candidates if extra_items is None else np.r_[candidates, extra_items]
     items, where = np.unique(wanted, return_inverse=True)  # (U,), (C + E,)
-    column = where[:C]  # (C,)
-    W_u = W_y[items]  # (U, H)
+    column = where[:C].astype(np.int64)  # (C,)
+    U = len(items)
+
+    W_u = np.empty((U, H), W_y.dtype)
+    take_rows(W_y, items, W_u, work=U * H)  # W_u = W_y[items]   (U, H)
     scores_u = matmul(h, W_u.T)  # (N, U)
-    scores_u += b_y[items]
-    return scores_u[:, column], ScoresCache(h, items, column, W_u)
+    scores = np.empty((N, C), scores_u.dtype)
+    # scores = (scores_u + b_y[items])[:, column]   (N, C)
+    expand_columns(scores_u, b_y[items], column, scores, work=N * C)
+    return scores, ScoresCache(h, items, column, W_u)
 
 
 def sampled_scores_backward(d_scores, cache):
@@ -107,20 +118,22 @@ def sampled_scores_backward(d_scores, cache):
     db_y : RowSparse
         The candidates' rows of ``b_y``.
     """
-    N = d_scores.shape[0]
+    N, C = d_scores.shape
     U = len(cache.items)
 
-    # An item's score fills each of its columns: its gradient is their sum.
-    summed = coalesce_rows(cache.column, d_scores.T)  # rows of dR_u^T
-    dR_uT = np.zeros((U, N), d_scores.dtype)  # (U, N); extra items keep 0
-    dR_uT[summed.rows] = summed.values
+    # An item's score fills each of its columns: its gradient is their sum,
+    # dR_u[:, u] = d_scores[:, column == u].sum(axis=1); extra items keep 0.
+    dR_u = np.empty((N, U), d_scores.dtype)  # (N, U)
+    sum_columns(d_scores, cache.column, dR_u, work=N * (C + U))
 
-    dh = matmul(dR_uT.T, cache.W_u)  # (N, H)
-    dW_u = matmul(dR_uT, cache.h)  # (U, H)
+    dh = matmul(dR_u, cache.W_u)  # (N, H)
+    dW_u = matmul(dR_u.T, cache.h)  # (U, H)
     # b_y's gradient lists the candidates only: an extra item's bias is not
     # touched (a listed row with a zero gradient still moves with momentum).
-    db_c = summed.values.sum(axis=1)  # (U',)
-    return dh, RowSparse(cache.items, dW_u), RowSparse(cache.items[summed.rows], db_c)
+    scored = np.zeros(U, dtype=bool)  # (U,)
+    scored[cache.column] = True
+    db_c = dR_u.sum(axis=0)[scored]  # (U',)
+    return dh, RowSparse(cache.items, dW_u), RowSparse(cache.items[scored], db_c)
 
 
 def add_rows(g, rows, values):
