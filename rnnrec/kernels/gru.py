@@ -276,8 +276,11 @@ def gru_backward_fast(
     # or r * h_{t-1} ("cho").
     h_prev = previous_states(cache.h0, cache.h, cache.keep)  # (T*B, H)
     da_h2 = da_h.reshape(T * B, 3 * H)
-    h_in_n = h_prev * cache.gates[:, :, :H].reshape(T * B, H) if cho else h_prev
-    dW_hh = np.concatenate(
-        [matmul(da_h2[:, : 2 * H].T, h_prev), matmul(da_h2[:, 2 * H :].T, h_in_n)]
-    )  # (3H, H)
+    if cho:
+        h_in_n = h_prev * cache.gates[:, :, :H].reshape(T * B, H)
+        dW_hh = np.concatenate(
+            [matmul(da_h2[:, : 2 * H].T, h_prev), matmul(da_h2[:, 2 * H :].T, h_in_n)]
+        )  # (3H, H)
+    else:
+        dW_hh = matmul(da_h2.T, h_prev)  # (3H, H), one product for all three gates
     return dx, dh0, assemble_grads(dW_ih, dW_hh, db_ih, da_h2.sum(axis=0))
