@@ -7,7 +7,8 @@ per trial: its settings, Recall@20, MRR@20, seconds per epoch, events per
 second and parameter count (several such files make one table); for
 ``bench_train.py`` and ``bench_eval.py`` results their summary tables; for
 ``bench_accuracy.py`` (``framework_error.json``) the float32 error of every
-implementation against rnnrec's float64.
+implementation against rnnrec's float64; for ``bench_threads.py`` and
+``bench_commits.py`` rnnrec's speed per thread arrangement or per commit.
 ``--chart PATH`` also writes a PNG bar chart of rnnrec's speed relative to
 PyTorch over all the files given.
 """
@@ -232,9 +233,33 @@ def threads_table(result):
     return "\n".join(lines)
 
 
+def commits_table(result):
+    """Tabulate the best round of each commit of a ``bench_commits.py`` result."""
+    s = result["settings"]
+    lines = [
+        f"{s['dataset']}, {s['config']}, {s['max_sessions']:,} sessions, "
+        f"{s['threads']} threads; best of {s['rounds']} rounds.",
+        "",
+        "| commit | change | events / s | vs first |",
+        "|---|---|---:|---:|",
+    ]
+    best = {}
+    for row in result["rows"]:
+        best[row["commit"]] = max(best.get(row["commit"], 0), row["events_per_second"])
+    first = best[result["commits"][0]["sha"]]
+    for k, c in enumerate(result["commits"]):
+        rate = best[c["sha"]]
+        subject = c["subject"].split(":")[0][:48]
+        subject = subject if k else f"(baseline) {subject}"
+        lines.append(
+            f"| `{c['sha'][:7]}` | {subject} | {rate:,.0f} | {rate / first:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def speed_ratios(result):
     """``(label, rnnrec speed / PyTorch speed)`` pairs of any benchmark result."""
-    if result.get("kind") in ("framework_error", "threads"):
+    if result.get("kind") in ("framework_error", "threads", "commits"):
         return []  # errors, or rnnrec against itself
     if "summary" in result:
         threads = result.get("settings", {}).get("threads", "?")
@@ -317,6 +342,8 @@ def main(argv=None):
                 print(error_table(result))
             elif result.get("kind") == "threads":
                 print(threads_table(result))
+            elif result.get("kind") == "commits":
+                print(commits_table(result))
             elif "summary" in result:
                 print(train_table(result))
             elif result.get("rows") and "scorer" in result["rows"][0]:

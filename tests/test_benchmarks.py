@@ -234,3 +234,42 @@ def test_bench_threads_times_every_arrangement_on_the_same_numbers(tmp_path, cap
     printed = capsys.readouterr().out
     assert "profile of one: about" in printed
     assert "tottime" in printed and "_train_block" in printed
+
+
+def test_bench_commits_times_a_commit_from_its_own_worktree(tmp_path, capsys):
+    pytest.importorskip("threadpoolctl")
+    import subprocess
+
+    root = os.path.dirname(BENCHMARKS)
+    inside = subprocess.run(
+        ["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    if inside.returncode != 0:
+        pytest.skip("bench_commits.py needs a git checkout with history")
+    head = inside.stdout.strip()
+
+    data = _data_dir(tmp_path, n_items=30, n_test_sessions=10, seed=7)
+    config = tmp_path / "config.json"
+    settings = {"layers": [8], "n_sample": 16, "batch_size": 8, "seed": 0}
+    config.write_text(json.dumps(settings))
+    out = tmp_path / "commits.json"
+    argv = ["HEAD", "--dataset", "synthetic", "--data-dir", str(data)]
+    argv += ["--config", str(config), "--threads", "1", "--max-sessions", "200"]
+    bench = _script("bench_commits")
+    assert bench.main([*argv, "--rounds", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [c["sha"] for c in result["commits"]] == [head]
+    (row,) = result["rows"]
+    assert row["commit"] == head and row["events_per_second"] > 0
+    printed = capsys.readouterr().out
+    assert "| commit | change | events / s | vs first |" in printed
+    assert f"| `{head[:7]}` |" in printed and "| 1.00 |" in printed
+    # The temporary worktree is gone again.
+    trees = subprocess.run(
+        ["git", "-C", root, "worktree", "list", "--porcelain"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "rnnrec-commits-" not in trees
+
+    with pytest.raises(SystemExit, match="no-such-commit"):
+        bench.main(["no-such-commit", "--config", str(config)])
