@@ -8,7 +8,8 @@ Every kernel of the package is compiled by `jit`, defined here once:
 - ``error_model="numpy"``: a division by zero gives inf or NaN as in NumPy instead
   of a Python exception; without it the check inside every division stops the
   loops from vectorising;
-- no ``fastmath``: kernels whose gradients are checked must round as written;
+- no ``fastmath``: kernels whose gradients are checked must round as written
+  (two kinds of row kernel relax this, see `jit_rows`);
 - ``nogil=True``: kernels release the GIL;
 - ``inline="always"`` (`jit_inline`) for the scalar functions of the inner
   loops, so that every loop around them can vectorise.
@@ -111,7 +112,7 @@ ROW_WORK = 16384  # entries a row loop must hold before threads share it
 _row_threads = 1  # threads the row loops may use; set by `set_threads`
 
 
-def jit_rows(func=None, *, reassoc=False):
+def jit_rows(func=None, *, reassoc=False, contract=False):
     """Compile a row kernel twice: on one thread, and with its rows on threads.
 
     ``func``'s loops over independent rows are written with ``numba.prange``.
@@ -136,6 +137,14 @@ def jit_rows(func=None, *, reassoc=False):
         a sum along a row needs to vectorise. Only for kernels that report a
         sum, never for those whose gradients are checked; the order is fixed
         by the compiled code, so results still do not depend on the threads.
+    contract : bool, default False
+        Let LLVM fuse a multiply and the add after it into one fused
+        multiply-add (``fastmath={"contract"}``), which rounds once where the
+        two round twice: the polynomials of `rnnrec.kernels.gatemath` take half
+        the instructions and come out at least as accurate. Only for kernels
+        that compute in float64 and round their results to the arrays' dtype
+        at the end (the losses); the GRU's kernels round as written, so that
+        they compute the NumPy backend's numbers.
 
     Returns
     -------
@@ -144,10 +153,12 @@ def jit_rows(func=None, *, reassoc=False):
         two compiled kernels.
     """
     if func is None:
-        return functools.partial(jit_rows, reassoc=reassoc)
+        return functools.partial(jit_rows, reassoc=reassoc, contract=contract)
     flags = dict(cache=HAVE_BLAS, nogil=True, error_model="numpy")
-    if reassoc:
-        flags["fastmath"] = {"reassoc"}
+    fastmath = {"reassoc"} if reassoc else set()
+    fastmath |= {"contract"} if contract else set()
+    if fastmath:
+        flags["fastmath"] = fastmath
 
     # Numba's cache names its files after the function, so the threaded twin is
     # the same code under its own name.

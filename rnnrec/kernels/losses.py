@@ -14,8 +14,13 @@ How the numbers compare with the NumPy functions:
 - every row is computed in float64 whatever the scores' dtype, and the results
   (probabilities, weights, gradients) are rounded to the scores' dtype once, at
   the end; in float32 they are at least as accurate as NumPy's float32 passes;
+- a row's normalisations multiply by the reciprocal of its sum, one division
+  per row where NumPy divides every entry (a division costs several
+  multiplications; the product is within an ulp of float64 of the quotient);
 - exponentials come from `rnnrec.kernels.gatemath` (a few units in the last
-  place of float64), so that the loops vectorise;
+  place of float64), so that the loops vectorise, and the kernels let the
+  compiler fuse multiplies and adds (`jit_rows` with ``contract=True``), which
+  halves the work of those polynomials and rounds once instead of twice;
 - sums along a row run in `LANES` interleaved partial sums, a fixed order that
   does not depend on the thread count;
 - BPR-max computes ``sum_j s_ij sigma(r_i - r_ij)`` directly, and falls back to
@@ -36,10 +41,11 @@ import numba
 import numpy as np
 
 from rnnrec.kernels._jit import jit, jit_inline, jit_rows
-from rnnrec.kernels.gatemath import exp_nonpositive, expm1_nonpositive, sigmoid, tanh
+from rnnrec.kernels.gatemath import exp_nonpositive, expm1_nonpositive, tanh
 
 LANES = 8  # partial sums per row sum
 DIRECT_MIN = 1e-250  # below this, BPR-max's row sum is redone in log space
+EXP_MAX = 709.0  # exp(709) is still finite in float64
 
 # Final activations by number (the kernels take an int, not a string).
 LINEAR, RELU, TANH, ELU, LEAKY = range(5)
@@ -75,10 +81,47 @@ def lane_sum(v):
     return total
 
 
+@jit_inline
+def lane_max(v, skip):
+    """Largest entry of a 1-D array but one, in `LANES` interleaved maxima.
+
+    A running ``max`` over a row does not vectorise (the compiler must keep
+    NumPy's rules for NaN, which the scores' checks have already excluded);
+    the same maximum taken in lanes does, and a maximum does not depend on the
+    order.
+
+    Parameters
+    ----------
+    v : numpy.ndarray
+        1-D, finite.
+    skip : int
+        Index left out (-1: none).
+
+    Returns
+    -------
+    float
+        ``max_{k != skip} v[k]`` in float64 (-inf if nothing is left).
+    """
+    n = v.size
+    body = n - n % LANES
+    acc = np.full(LANES, -np.inf)
+    for k in range(0, body, LANES):
+        for lane in range(LANES):
+            x = -np.inf if k + lane == skip else np.float64(v[k + lane])
+            acc[lane] = x if x > acc[lane] else acc[lane]
+    best = -np.inf
+    for lane in range(LANES):
+        best = max(best, acc[lane])
+    for k in range(body, n):
+        if k != skip:
+            best = max(best, np.float64(v[k]))
+    return best
+
+
 # -- final activations --------------------------------------------------------------
 
 
-@jit_rows
+@jit_rows(contract=True)
 def activation_rows(x, kind, alpha, y):
     """Apply the final activation elementwise: ``y = act(x)`` (`rnnrec.losses`).
 
@@ -119,7 +162,7 @@ def activation_rows(x, kind, alpha, y):
                 y_i[c] = x_c if x_c > 0 else alpha * x_c
 
 
-@jit_rows
+@jit_rows(contract=True)
 def activation_grad_rows(dy, x, y, kind, alpha, dx):
     """Backward pass of `activation_rows`: ``dx = dy * act'(x)``.
 
@@ -162,7 +205,7 @@ def activation_grad_rows(dy, x, y, kind, alpha, dx):
 # -- cross-entropy ------------------------------------------------------------------
 
 
-@jit_rows
+@jit_rows(contract=True)
 def cross_entropy_rows(r, log_q, p, losses):
     """Softmax cross-entropy of each row, with the log-Q correction.
 
@@ -188,19 +231,18 @@ def cross_entropy_rows(r, log_q, p, losses):
         z = np.empty(C)  # (C,) z_ic, then exp(z_ic - m_i)
         for c in range(C):
             z[c] = np.float64(r[i, c]) - np.float64(log_q[c])
-        m = z[0]
-        for c in range(1, C):
-            m = max(m, z[c])
+        m = lane_max(z, -1)
         z_ii = z[i] - m
         for c in range(C):
             z[c] = exp_nonpositive(z[c] - m)
         total = lane_sum(z)  # >= 1: the largest term is exp(0)
+        inv_total = 1.0 / total  # one division per row, not per entry
         for c in range(C):
-            p[i, c] = z[c] / total
+            p[i, c] = z[c] * inv_total
         losses[i] = math.log(total) - z_ii
 
 
-@jit_rows
+@jit_rows(contract=True)
 def cross_entropy_grad_rows(p, scale, d):
     """Backward pass of `cross_entropy_rows`: ``d_ic = scale (p_ic - [c = i])``.
 
@@ -258,7 +300,7 @@ def _bpr_max_log_space(r_i, row, i, m):
     return a_max + math.log(total), a
 
 
-@jit_rows
+@jit_rows(contract=True)
 def bpr_max_rows(r, bpreg, s, w, reg, losses):
     """BPR-max of each row: BPR against a softmax-weighted mix of the negatives.
 
@@ -292,17 +334,19 @@ def bpr_max_rows(r, bpreg, s, w, reg, losses):
     for i in numba.prange(N):
         row = r[i]
         r_i = np.float64(row[i])
-        m = -np.inf
-        for j in range(C):
-            if j != i:
-                m = max(m, np.float64(row[j]))
+        m = lane_max(row, i)
 
+        # sigma(r_i - r_ij) = 1 / (1 + exp(r_ij - r_i)) = 1 / (1 + e_ij F_i) with
+        # F_i = exp(m_i - r_i): one exponential per entry instead of two, and
+        # no cancellation on either side (the denominator is 1 plus a
+        # non-negative number). F_i is capped below overflow; where e_ij F_i
+        # overflows, g_ij is 0 and the row falls to the log-space sum.
+        F = math.exp(min(m - r_i, EXP_MAX))
         e = np.empty(C)  # (C,) e_ij, then s_ij r_ij^2
         g = np.empty(C)  # (C,) g_ij
         for j in range(C):
-            r_ij = np.float64(row[j])
-            e[j] = exp_nonpositive(min(r_ij - m, 0.0))
-            g[j] = e[j] * sigmoid(r_i - r_ij)
+            e[j] = exp_nonpositive(min(np.float64(row[j]) - m, 0.0))
+            g[j] = e[j] / (1.0 + e[j] * F)
         e[i] = 0.0
         g[i] = 0.0
         S = lane_sum(e)  # >= 1
@@ -310,23 +354,25 @@ def bpr_max_rows(r, bpreg, s, w, reg, losses):
 
         if T >= DIRECT_MIN:
             log_T = math.log(T)
+            inv_T = 1.0 / T  # one division per row, not per entry
             for j in range(C):
-                w[i, j] = g[j] / T
+                w[i, j] = g[j] * inv_T
         else:
             log_T, w_i = _bpr_max_log_space(r_i, row, i, m)
             for j in range(C):
                 w[i, j] = w_i[j]
 
+        inv_S = 1.0 / S
         for j in range(C):
             r_ij = np.float64(row[j])
-            s_ij = e[j] / S
+            s_ij = e[j] * inv_S
             s[i, j] = s_ij
             e[j] = s_ij * r_ij * r_ij
         reg[i] = lane_sum(e)
         losses[i] = math.log(S) - log_T + bpreg * reg[i]
 
 
-@jit_rows
+@jit_rows(contract=True)
 def bpr_max_grad_rows(r, s, w, reg, bpreg, scale, d):
     """Backward pass of `bpr_max_rows`.
 
@@ -365,7 +411,8 @@ def bpr_max_grad_rows(r, s, w, reg, bpreg, scale, d):
             # sigma(a) and sigma(-a) from one exp(-|a|), a = r_i - r_ij.
             a = r_i - r_ij
             e = exp_nonpositive(-abs(a))
-            big, small = 1.0 / (1.0 + e), e / (1.0 + e)
+            big = 1.0 / (1.0 + e)
+            small = e * big
             up = big if a >= 0 else small  # sigma(r_i - r_ij)
             down = small if a >= 0 else big  # sigma(r_ij - r_i)
 
