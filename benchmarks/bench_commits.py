@@ -77,18 +77,8 @@ def time_fit(tree, options, scratch):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("commits", nargs="+", help="commits to compare, oldest first")
-    parser.add_argument("--dataset", default="yoochoose1_64")
-    parser.add_argument(
-        "--data-dir", default=os.path.join(os.path.dirname(ROOT), "shared", "data")
-    )
-    parser.add_argument(
-        "--config",
-        default=os.path.join(HERE, "configs", "gru4rec_yoochoose.json"),
-        help="SessionRecommender settings (default: GRU4Rec's yoochoose ones)",
-    )
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-sessions", type=int, default=10000)
-    parser.add_argument("--rounds", type=int, default=2)
+    bench_threads = bench_train.load_sibling("bench_threads")
+    bench_threads.add_fit_arguments(parser)
     parser.add_argument(
         "--out",
         nargs="?",
@@ -96,8 +86,7 @@ def main(argv=None):
         help=f"write JSON (to {os.path.relpath(DEFAULT_OUT, ROOT)} if no path)",
     )
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.max_sessions < 1 or args.rounds < 1:
-        parser.error("--threads, --max-sessions and --rounds must be at least 1")
+    bench_threads.check_fit_arguments(parser, args)
     if not os.path.isfile(args.config):
         parser.error(f"--config: no such file {args.config}")
 

@@ -55,8 +55,8 @@ def arrange(which, n):
         set_blas_threads(n)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_fit_arguments(parser):
+    """Add the options of one timed fit (data, configuration, threads, rounds)."""
     parser.add_argument("--dataset", default="yoochoose1_64")
     parser.add_argument(
         "--data-dir", default=os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -69,6 +69,17 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-sessions", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=2)
+
+
+def check_fit_arguments(parser, args):
+    """Stop with a usage error if a count given to `add_fit_arguments` is < 1."""
+    if args.threads < 1 or args.max_sessions < 1 or args.rounds < 1:
+        parser.error("--threads, --max-sessions and --rounds must be at least 1")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_fit_arguments(parser)
     parser.add_argument(
         "--arrangements", nargs="+", choices=ARRANGEMENTS, default=list(ARRANGEMENTS)
     )
@@ -85,8 +96,7 @@ def main(argv=None):
         help=f"write JSON (to {os.path.relpath(DEFAULT_OUT, ROOT)} if no path)",
     )
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.max_sessions < 1 or args.rounds < 1:
-        parser.error("--threads, --max-sessions and --rounds must be at least 1")
+    check_fit_arguments(parser, args)
 
     from rnnrec.model import SessionRecommender
 

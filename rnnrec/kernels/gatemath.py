@@ -74,6 +74,29 @@ def expm1_series(r):
 
 
 @jit_inline
+def reduce_ln2(y):
+    """Split ``y <= 0`` as ``n ln2 + r`` with ``|r| <= ln2 / 2`` (steps 1 and 3).
+
+    Parameters
+    ----------
+    y : float
+        The argument, at most 0; clamped below at ``-708``.
+
+    Returns
+    -------
+    r : float
+        The remainder, ``y - n ln2`` with ``ln2 = LN2_HI + LN2_LO``.
+    two_n : float
+        ``2^n``, assembled in the exponent bits.
+    """
+    y = max(float(y), EXP_MIN)
+    n = np.floor(y * INV_LN2 + 0.5)
+    r = (y - n * LN2_HI) - n * LN2_LO
+    two_n = np.int64((np.int64(n) + 1023) << 52).view(np.float64)
+    return r, two_n
+
+
+@jit_inline
 def exp_nonpositive(y):
     """Return ``exp(y)`` for ``y <= 0`` (clamped below at ``-708``).
 
@@ -87,10 +110,7 @@ def exp_nonpositive(y):
     float
         ``exp(max(y, -708))``.
     """
-    y = max(float(y), EXP_MIN)
-    n = np.floor(y * INV_LN2 + 0.5)
-    r = (y - n * LN2_HI) - n * LN2_LO
-    two_n = np.int64((np.int64(n) + 1023) << 52).view(np.float64)
+    r, two_n = reduce_ln2(y)
     return (expm1_series(r) + 1.0) * two_n
 
 
@@ -113,10 +133,7 @@ def expm1_nonpositive(y):
     float
         ``expm1(max(y, -708))``.
     """
-    y = max(float(y), EXP_MIN)
-    n = np.floor(y * INV_LN2 + 0.5)
-    r = (y - n * LN2_HI) - n * LN2_LO
-    two_n = np.int64((np.int64(n) + 1023) << 52).view(np.float64)
+    r, two_n = reduce_ln2(y)
     return two_n * expm1_series(r) + (two_n - 1.0)
 
 
