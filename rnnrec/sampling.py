@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numba
 import numpy as np
 
 from rnnrec._validation import as_rng, check_positive_int
@@ -143,6 +144,7 @@ class PopularitySampler:
         # right-sided search never stops on them.
         cdf = np.cumsum(self.probabilities)  # (V,)
         self._cdf = cdf / cdf[-1]
+        self._guide = None  # built by the first refill (`rnnrec.kernels.sampling`)
         self._rng = as_rng(seed)
         self._buffer = np.empty(0, dtype=np.int64)
         self._next = 0
@@ -155,7 +157,17 @@ class PopularitySampler:
 
     def _refill(self):
         u = self._rng.random(self.buffer_size)  # (buffer_size,) in [0, 1)
-        self._buffer = np.searchsorted(self._cdf, u, side="right").astype(np.int64)
+        if numba.config.DISABLE_JIT:  # the compiled search as Python is slow
+            self._buffer = np.searchsorted(self._cdf, u, side="right").astype(np.int64)
+        else:
+            # searchsorted(cdf, u, side="right") again, from a guide table: the
+            # same items, a step or two of search each instead of log2 V.
+            from rnnrec.kernels.sampling import guide_table, guided_search
+
+            if self._guide is None:
+                self._guide = guide_table(self._cdf, self.n_items)
+            self._buffer = np.empty(u.size, dtype=np.int64)  # (buffer_size,)
+            guided_search(self._cdf, self._guide, u, self._buffer, work=u.size)
         self._next = 0
 
     def sample(self, n):

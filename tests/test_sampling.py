@@ -254,3 +254,31 @@ def test_set_pending_refuses_what_is_not_an_item_index(draws, message):
     sampler = PopularitySampler([1, 1, 1, 1, 1], alpha=1.0, seed=0)
     with pytest.raises(ValueError, match=message):
         sampler.set_pending(draws)
+
+
+# -- the compiled search --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("guide_size", [1, 3, None])
+def test_guided_search_finds_the_binary_searchs_item_for_every_draw(guide_size):
+    from rnnrec.kernels.sampling import guide_table, guided_search
+
+    counts = np.random.default_rng(4).zipf(1.3, 500).astype(float)
+    counts[::7] = 0  # runs of equal cdf values, which the search must pass over
+    cdf = np.cumsum(counts) / counts.sum()
+    guide = guide_table(cdf, guide_size or cdf.size)
+    # Random draws, the cdf's own values (ties: "right" means strictly above),
+    # the guide's boundaries k/K and their neighbours, and the ends of [0, 1).
+    K = guide.size
+    edges = np.arange(K) / K
+    u = np.concatenate([
+        np.random.default_rng(5).random(20_000), cdf[:-1], edges,
+        np.nextafter(edges, 1.0), np.nextafter(edges[1:], 0.0),
+        [0.0, np.nextafter(1.0, 0.0)],
+    ])  # fmt: skip
+    want = np.searchsorted(cdf, u, side="right")
+    for kernel in (guided_search.serial, guided_search.threaded):
+        out = np.full(u.size, -1, dtype=np.int64)
+        kernel(cdf, guide, u, out)
+        np.testing.assert_array_equal(out, want)
+    assert np.all(counts[want] > 0)  # never an item of probability 0
