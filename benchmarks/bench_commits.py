@@ -10,7 +10,9 @@ Each run is a fresh process of ``bench_threads.py`` (from this checkout, with
 (``PYTHONPATH``; the script checks that it was). The first process of a commit
 compiles its kernels into the worktree's own Numba cache, untimed; after that
 every process loads the cache and warms up before the timed fit. The best round
-of each commit is reported with its ratio to the first commit.
+of each commit is reported with its ratio to the first commit. The worktrees
+are removed at the end, also after an error; if the process is killed outright,
+``git worktree prune`` forgets the ones it left.
 
 Usage::
 

@@ -273,3 +273,25 @@ def test_bench_commits_times_a_commit_from_its_own_worktree(tmp_path, capsys):
 
     with pytest.raises(SystemExit, match="no-such-commit"):
         bench.main(["no-such-commit", "--config", str(config)])
+
+
+def test_commits_table_keeps_each_commits_best_round_against_the_first():
+    report = _script("report")
+    result = {
+        "settings": {"dataset": "d", "config": "c.json", "max_sessions": 10,
+                     "threads": 2, "rounds": 2},
+        "commits": [{"sha": "a" * 40, "subject": "Old: x"},
+                    {"sha": "b" * 40, "subject": "New thing: y"}],
+        "rows": [{"commit": "a" * 40, "events_per_second": 100.0},
+                 {"commit": "b" * 40, "events_per_second": 130.0},
+                 {"commit": "b" * 40, "events_per_second": 150.0},
+                 {"commit": "a" * 40, "events_per_second": 120.0}],
+    }  # fmt: skip
+    table = report.commits_table(result).splitlines()
+    assert table[0] == "d, c.json, 10 sessions, 2 threads; best of 2 rounds."
+    assert table[-2:] == [
+        "| `aaaaaaa` | (baseline) Old | 120 | 1.00 |",
+        "| `bbbbbbb` | New thing | 150 | 1.25 |",
+    ]
+    result["kind"] = "commits"
+    assert report.speed_ratios(result) == []  # rnnrec against itself

@@ -16,7 +16,7 @@ How the numbers compare with the NumPy functions:
   the end; in float32 they are at least as accurate as NumPy's float32 passes;
 - a row's normalisations multiply by the reciprocal of its sum, one division
   per row where NumPy divides every entry (a division costs several
-  multiplications; the product is within an ulp of float64 of the quotient);
+  multiplications; the product is within two ulps of float64 of the quotient);
 - exponentials come from `rnnrec.kernels.gatemath` (a few units in the last
   place of float64), so that the loops vectorise, and the kernels let the
   compiler fuse multiplies and adds (`jit_rows` with ``contract=True``), which
@@ -339,8 +339,9 @@ def bpr_max_rows(r, bpreg, s, w, reg, losses):
         # sigma(r_i - r_ij) = 1 / (1 + exp(r_ij - r_i)) = 1 / (1 + e_ij F_i) with
         # F_i = exp(m_i - r_i): one exponential per entry instead of two, and
         # no cancellation on either side (the denominator is 1 plus a
-        # non-negative number). F_i is capped below overflow; where e_ij F_i
-        # overflows, g_ij is 0 and the row falls to the log-space sum.
+        # non-negative number). F_i is capped at exp(709) to stay finite; a row
+        # where the cap bites has every g_ij < 1 / F_i, so T_i < C e^-709 is
+        # below DIRECT_MIN and the row is redone in log space, cap-free.
         F = math.exp(min(m - r_i, EXP_MAX))
         e = np.empty(C)  # (C,) e_ij, then s_ij r_ij^2
         g = np.empty(C)  # (C,) g_ij
